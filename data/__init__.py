@@ -1,0 +1,1 @@
+"""Synthetic sample data (no real person's records) and the generator that produces it."""

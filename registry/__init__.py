@@ -1,0 +1,1 @@
+"""The reference central registry: issues codes, records changes, publishes the signed feed."""

@@ -1,0 +1,24 @@
+"""Every tunable of the reference registry, in one documented place."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+
+@dataclass(frozen=True)
+class RegistryConfig:
+    max_segment_changes: int = 10_000  # changes per segment file; bounds one download
+    head_lifetime: timedelta = timedelta(hours=48)  # a published head's validity; re-sign well before
+    bundle_lifetime: timedelta = timedelta(days=35)  # a USB bundle's head validity: a monthly courier
+    republish_interval: timedelta = timedelta(hours=1)  # how often `publish --every` re-signs
+    snapshot_fraction: float = 0.5  # new snapshot once changes since the last exceed this share of it
+    head_segment_window: int = 256  # segments a head lists; boxes further behind take the snapshot
+
+    def __post_init__(self) -> None:
+        if self.max_segment_changes < 1 or self.head_segment_window < 1:
+            raise ValueError("segment sizes and windows must be positive")
+        if not 0 < self.snapshot_fraction:
+            raise ValueError("snapshot_fraction must be positive")
+        if self.republish_interval >= self.head_lifetime:
+            raise ValueError("the head must be re-signed before it expires")

@@ -1,0 +1,383 @@
+"""The registry of one issuer: its keys, its records, and every change to them.
+
+Each change — a record issued, revoked, superseded or corrected — reseals the
+record's payload under its code and appends it to the change log with the next
+sequence number, in the same transaction. The feed is cut from that log by
+``registry.publisher``.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from registry.errors import ImportRejectedError, RecordStateError, RegistryError, RowProblem, UnknownCodeError
+from registry.importer import ImportRow, parse_import_csv
+from registry.keys import (
+    KEYS_DIR,
+    ROOT_KEY_FILE,
+    SIGNING_KEY_FILE,
+    STORE_KEY_FILE,
+    load_private_key,
+    write_private_key,
+)
+from registry.store import RegistryStore, StoredRecord
+from sehat.database import Connection, open_store, transaction
+from sehat.errors import OperatorError
+from sehat.keyfile import create_key_file, read_key_file
+from verifier.canonical import format_timestamp
+from verifier.check_digits import CODE_LENGTH, SCHEMES, check_length, complete_code
+from verifier.digest import StateDigest
+from verifier.errors import InputError
+from verifier.head import IssuerProfile
+from verifier.national_id import normalize_national_id
+from verifier.normalize import normalize_code
+from verifier.records import DOCUMENT_TYPES, Document, RecordPayload, Revocation, Supersession
+from verifier.sealing import NONCE_BYTES, KdfParams, derive_record_keys, seal
+from verifier.signing import TrustAnchor, check_issuer_id, make_key_certificate, public_key_bytes
+
+STORE_FILE = "registry.db"
+# The reference registry issues codes with at least this much randomness; docs/protocol.md
+# derives the privacy bound of sealed records from it.
+MIN_CODE_ENTROPY_BITS = 60
+
+
+def code_entropy_bits(scheme: str) -> float:
+    """Bits of randomness in a code the registry issues under ``scheme``."""
+    return (CODE_LENGTH - check_length(scheme)) * math.log2(10)
+
+
+class Registry:
+    """An open registry directory. Use ``Registry.init`` or ``Registry.open``."""
+
+    def __init__(self, directory: Path, connection: Connection) -> None:
+        self.directory = directory
+        self.connection = connection
+        self.store = RegistryStore(connection)
+        issuer = self.store.get_meta("issuer")
+        if issuer is None:
+            raise RegistryError(
+                f"{directory} is not an initialised registry.", f"{directory} یک مخزن راه‌اندازی‌شده نیست."
+            )
+        self.issuer: str = issuer
+        profile = self.store.get_meta_json("profile")
+        self.profile = IssuerProfile(
+            name_fa=profile["name_fa"],
+            name_en=profile["name_en"],
+            check_digits=profile["check_digits"],
+            kdf=KdfParams(**profile["kdf"]),
+        )
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        directory: Path,
+        issuer: str,
+        now: datetime,
+        *,
+        name_fa: str = "",
+        name_en: str = "",
+        check_digits: str = "none",
+        kdf: KdfParams | None = None,
+    ) -> Registry:
+        """Create a registry: keys, the encrypted store and the issuer's profile."""
+        try:
+            check_issuer_id(issuer)
+        except ValueError as error:
+            raise OperatorError(str(error), "شناسه صادرکننده نامعتبر است.") from error
+        if check_digits not in SCHEMES or code_entropy_bits(check_digits) < MIN_CODE_ENTROPY_BITS:
+            allowed = [scheme for scheme in SCHEMES if code_entropy_bits(scheme) >= MIN_CODE_ENTROPY_BITS]
+            raise OperatorError(
+                f"check-digit scheme must be one of {', '.join(allowed)} "
+                f"(issued codes keep at least {MIN_CODE_ENTROPY_BITS} random bits)",
+                "طرح رقم کنترلی پشتیبانی نمی‌شود.",
+            )
+        keys_dir = directory / KEYS_DIR
+        if (directory / STORE_FILE).exists() or keys_dir.exists():
+            raise OperatorError(
+                f"{directory} already holds a registry; refusing to overwrite it.",
+                f"در {directory} از پیش مخزنی وجود دارد؛ بازنویسی نمی‌شود.",
+            )
+        keys_dir.mkdir(parents=True, mode=0o700)
+        root = Ed25519PrivateKey.generate()
+        signing = Ed25519PrivateKey.generate()
+        write_private_key(keys_dir / ROOT_KEY_FILE, root)
+        write_private_key(keys_dir / SIGNING_KEY_FILE, signing)
+        store_key = create_key_file(keys_dir / STORE_KEY_FILE)
+        connection = open_store(directory / STORE_FILE, store_key, create=True)
+        store = RegistryStore(connection)
+        profile = IssuerProfile(
+            name_fa=name_fa or issuer,
+            name_en=name_en or issuer,
+            check_digits=check_digits,
+            kdf=kdf or KdfParams(),
+        )
+        with transaction(connection):
+            store.set_meta("issuer", issuer)
+            store.set_meta("root_public_key", public_key_bytes(root).hex())
+            store.set_meta_json(
+                "profile",
+                {
+                    "name_fa": profile.name_fa,
+                    "name_en": profile.name_en,
+                    "check_digits": profile.check_digits,
+                    "kdf": {"log2_n": profile.kdf.log2_n, "r": profile.kdf.r, "p": profile.kdf.p},
+                },
+            )
+            store.set_meta_json(
+                "key_certificate", make_key_certificate(issuer, public_key_bytes(signing), 1, now, root)
+            )
+        return cls(directory, connection)
+
+    @classmethod
+    def open(cls, directory: Path) -> Registry:
+        if not (directory / STORE_FILE).exists():
+            raise RegistryError(
+                f"No registry at {directory} (run: sehat registry init {directory}).",
+                f"مخزنی در {directory} نیست؛ ابتدا sehat registry init را اجرا کنید.",
+            )
+        key = read_key_file(directory / KEYS_DIR / STORE_KEY_FILE)
+        return cls(directory, open_store(directory / STORE_FILE, key))
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # --- keys ---------------------------------------------------------------------------------
+
+    def trust_anchor(self) -> TrustAnchor:
+        return TrustAnchor(
+            issuer=self.issuer,
+            root_public_key=bytes.fromhex(self.store.get_meta("root_public_key") or ""),
+            name_fa=self.profile.name_fa,
+            name_en=self.profile.name_en,
+        )
+
+    def signing_key(self) -> Ed25519PrivateKey:
+        return load_private_key(self.directory / KEYS_DIR / SIGNING_KEY_FILE)
+
+    def key_certificate(self) -> dict[str, object]:
+        certificate: dict[str, object] = self.store.get_meta_json("key_certificate")
+        return certificate
+
+    def key_version(self) -> int:
+        signed = self.key_certificate()["signed"]
+        assert isinstance(signed, dict)
+        return int(signed["version"])
+
+    def rotate_signing_key(self, now: datetime) -> int:
+        """Replace the online signing key; the root certifies the new one with the next version.
+
+        Boxes that see a head signed under the new certificate refuse every head signed
+        with an older one from then on.
+        """
+        root = load_private_key(self.directory / KEYS_DIR / ROOT_KEY_FILE)
+        version = self.key_version() + 1
+        signing = Ed25519PrivateKey.generate()
+        certificate = make_key_certificate(self.issuer, public_key_bytes(signing), version, now, root)
+        write_private_key(self.directory / KEYS_DIR / SIGNING_KEY_FILE, signing)
+        with transaction(self.connection):
+            self.store.set_meta_json("key_certificate", certificate)
+        return version
+
+    # --- changes ------------------------------------------------------------------------------
+
+    def _seal(self, code: str, payload: RecordPayload) -> tuple[bytes, bytes]:
+        keys = derive_record_keys(code, self.issuer, self.profile.kdf)
+        return keys.lookup_id, seal(payload.to_bytes(), keys, self.issuer, os.urandom(NONCE_BYTES))
+
+    def _payload(self, record: StoredRecord) -> RecordPayload:
+        revocation = (
+            Revocation(reason=record.revocation_reason, revoked_on=record.revoked_on or "")
+            if record.revocation_reason is not None
+            else None
+        )
+        superseded = None
+        if record.superseded_by is not None:
+            newer = self.store.get_record(record.superseded_by)
+            if newer is None:
+                raise RecordStateError("A superseding record is missing.", "سند جایگزین پیدا نشد.")
+            superseded = Supersession(
+                document_type=newer.document_type, issued_on=newer.issued_on, code_hint="…" + newer.code[-4:]
+            )
+        return RecordPayload(
+            document=Document(
+                document_type=record.document_type,
+                degree_level=record.degree_level,
+                field=record.field,
+                institution=record.institution,
+                issued_on=record.issued_on,
+            ),
+            holder_name=record.full_name,
+            national_id=record.national_id,
+            revocation=revocation,
+            superseded_by=superseded,
+        )
+
+    def _record_change(self, record: StoredRecord, kind: str, now: datetime) -> StoredRecord:
+        """Reseal ``record``, store it and log the change under the next seq (inside a transaction)."""
+        seq = self.store.last_seq() + 1
+        lookup_id, box = self._seal(record.code, self._payload(record))
+        sealed = replace(record, lookup_id=lookup_id, box=box, seq=seq)
+        self.store.put_record(sealed)
+        self.store.append_change(seq, kind, lookup_id, box, format_timestamp(now))
+        return sealed
+
+    def lookup(self, code: str) -> StoredRecord:
+        """The stored record with ``code`` (typed in any digit system)."""
+        try:
+            normalised = normalize_code(code, (self.profile.check_digits,))
+        except InputError as error:
+            raise RegistryError(error.message, error.message_fa) from error
+        record = self.store.get_record(normalised)
+        if record is None:
+            raise UnknownCodeError()
+        return record
+
+    def issue_code(self) -> str:
+        """A fresh random code, not yet used, with the issuer's check digits."""
+        body_length = CODE_LENGTH - check_length(self.profile.check_digits)
+        while True:
+            body = "".join(secrets.choice("0123456789") for _ in range(body_length))
+            code = complete_code(body, self.profile.check_digits)
+            if not self.store.code_exists(code):
+                return code
+
+    def import_csv(self, data: bytes, now: datetime) -> list[tuple[int, str]]:
+        """Import a CSV file whole or not at all; return ``(line, code)`` for every row.
+
+        Raises:
+            ImportRejectedError: bad rows, each named by line; nothing was imported.
+        """
+        rows = parse_import_csv(data, now.date(), self.profile.check_digits)
+        issued: list[tuple[int, str]] = []
+        with transaction(self.connection):
+            self._refuse_existing_codes(rows)
+            for row in rows:
+                code = row.code or self.issue_code()
+                record = StoredRecord(
+                    code=code,
+                    lookup_id=b"",
+                    national_id=row.national_id,
+                    full_name=row.full_name,
+                    document_type=row.document_type,
+                    degree_level=row.degree_level,
+                    field=row.field,
+                    institution=row.institution,
+                    issued_on=row.issued_on,
+                    revocation_reason=None,
+                    revoked_on=None,
+                    superseded_by=None,
+                    box=b"",
+                    seq=0,
+                )
+                self._record_change(record, "issue", now)
+                issued.append((row.line, code))
+        return issued
+
+    def _refuse_existing_codes(self, rows: list[ImportRow]) -> None:
+        problems = [
+            RowProblem(row.line, "code is already issued")
+            for row in rows
+            if row.code is not None and self.store.code_exists(row.code)
+        ]
+        if problems:
+            raise ImportRejectedError(problems)
+
+    def revoke(self, code: str, reason: str, now: datetime, revoked_on: date | None = None) -> int:
+        """Revoke a record; returns the change's seq."""
+        reason = reason.strip()
+        if not reason:
+            raise RecordStateError("A revocation needs a reason.", "ابطال بدون ذکر دلیل ممکن نیست.")
+        with transaction(self.connection):
+            record = self.lookup(code)
+            if record.revocation_reason is not None:
+                raise RecordStateError("This record is already revoked.", "این سند پیش‌تر باطل شده است.")
+            changed = replace(
+                record, revocation_reason=reason, revoked_on=(revoked_on or now.date()).isoformat()
+            )
+            return self._record_change(changed, "revoke", now).seq
+
+    def supersede(self, old_code: str, new_code: str, now: datetime) -> int:
+        """Mark ``old_code``'s document as replaced by ``new_code``'s (same holder)."""
+        with transaction(self.connection):
+            old = self.lookup(old_code)
+            new = self.lookup(new_code)
+            if old.code == new.code:
+                raise RecordStateError("A document cannot supersede itself.", "سند نمی‌تواند جایگزین خودش شود.")
+            if old.national_id != new.national_id:
+                raise RecordStateError(
+                    "The two documents belong to different holders (national IDs differ).",
+                    "این دو سند متعلق به یک نفر نیستند (کد ملی متفاوت است).",
+                )
+            if old.superseded_by is not None:
+                raise RecordStateError("This document is already superseded.", "این سند پیش‌تر جایگزین شده است.")
+            if new.revocation_reason is not None or new.superseded_by is not None:
+                raise RecordStateError(
+                    "The newer document is itself revoked or superseded.",
+                    "سند جدید خودش باطل یا جایگزین شده است.",
+                )
+            if new.issued_on < old.issued_on:
+                raise RecordStateError(
+                    "The newer document was issued before the one it supersedes.",
+                    "تاریخ صدور سند جدید پیش از سند قبلی است.",
+                )
+            return self._record_change(replace(old, superseded_by=new.code), "supersede", now).seq
+
+    CORRECTABLE = ("national_id", "full_name", "document_type", "degree_level", "field", "institution", "issued_on")
+
+    def correct(self, code: str, changes: dict[str, str], now: datetime) -> int:
+        """Correct fields of a record; documents it superseded are resealed to name it anew."""
+        unknown = set(changes) - set(self.CORRECTABLE)
+        if unknown or not changes:
+            raise RecordStateError(
+                f"Correctable fields: {', '.join(self.CORRECTABLE)}.", "فیلدی برای اصلاح مشخص نشده است."
+            )
+        values = {name: value.strip() for name, value in changes.items()}
+        if "national_id" in values:
+            try:
+                values["national_id"] = normalize_national_id(values["national_id"])
+            except InputError as error:
+                raise RecordStateError(error.message, error.message_fa) from error
+        if "document_type" in values and values["document_type"] not in DOCUMENT_TYPES:
+            raise RecordStateError(
+                f"document_type must be one of {', '.join(DOCUMENT_TYPES)}", "نوع سند نامعتبر است."
+            )
+        if "issued_on" in values:
+            try:
+                if date.fromisoformat(values["issued_on"]) > now.date():
+                    raise RecordStateError("issued_on is in the future.", "تاریخ صدور در آینده است.")
+            except ValueError as error:
+                raise RecordStateError("issued_on must be an ISO date.", "تاریخ صدور نامعتبر است.") from error
+        if any(not value for value in values.values()):
+            raise RecordStateError("A corrected field cannot be empty.", "فیلد اصلاح‌شده نمی‌تواند خالی باشد.")
+        with transaction(self.connection):
+            record = self.lookup(code)
+            seq = self._record_change(replace(record, **values), "correct", now).seq
+            for older in self.store.records_superseded_by(record.code):
+                seq = self._record_change(older, "correct", now).seq
+            return seq
+
+    # --- state --------------------------------------------------------------------------------
+
+    def digest(self) -> tuple[int, str, int]:
+        """``(seq, content digest, records)`` of the current state, from the rows held."""
+        state = StateDigest(self.issuer)
+        with transaction(self.connection, immediate=False):
+            seq = self.store.last_seq()
+            for lookup_id, box in self.store.iter_rows():
+                state.update(bytes(lookup_id), bytes(box))
+        return seq, state.hexdigest(), state.rows

@@ -1,0 +1,49 @@
+"""The ``sehat`` command: one group, a sub-group per part, our errors as one clear line.
+
+An operator never sees a traceback for a mistake they made: every ``SehatError``
+becomes a single line in English, or in Persian when the locale is Persian.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import click
+
+from registry.cli import registry_group
+from sehat.demo import demo_command
+from verifier.errors import SehatError
+
+
+def localized_message(error: SehatError) -> str:
+    """The error's message in the operator's language (``LANG``/``LC_ALL`` starting with ``fa``)."""
+    language = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
+    return error.message_fa if language.startswith("fa") else error.message
+
+
+class SehatGroup(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SehatError as error:
+            raise click.ClickException(localized_message(error)) from error
+
+
+@click.group(cls=SehatGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sehat")
+def cli() -> None:
+    """Sehat: offline verification of academic authenticity codes («کد صحت»).
+
+    \b
+    Try it:   sehat demo
+    Registry: sehat registry --help
+    """
+
+
+cli.add_command(registry_group)
+cli.add_command(demo_command)
+
+
+def main() -> None:
+    cli()
