@@ -33,7 +33,9 @@ def create_feed_app(feed_dir: Path) -> Flask:
     def feed_object(path: str) -> Response:
         if not is_object_path(path):
             abort(404)
-        response = send_from_directory(root, path, conditional=True, etag=True, max_age=OBJECT_MAX_AGE)
+        sha256 = path.rsplit("/", 1)[1].split(".", 1)[0]
+        # The content address is the strongest possible ETag, and the same on every mirror.
+        response = send_from_directory(root, path, conditional=True, etag=sha256, max_age=OBJECT_MAX_AGE)
         response.headers["Cache-Control"] = f"public, max-age={OBJECT_MAX_AGE}, immutable"
         return response
 
