@@ -29,6 +29,8 @@ setup(
             "hypothesis>=6.100,<7",
             "ruff>=0.6,<1",
             "mypy>=1.10,<3",
+            "types-waitress>=3.0,<4",
+            "types-requests>=2.31,<3",
         ],
     },
     entry_points={"console_scripts": ["sehat=sehat.cli:main"]},

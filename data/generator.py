@@ -375,10 +375,7 @@ def _jalali_to_iso(year: int, month: int, day: int) -> str:
 def _draw_jalali_date(rng: random.Random, *, graduation: bool) -> tuple[int, int, int]:
     """Pick a Jalali issue date, weighted towards graduation months when ``graduation``."""
     year = rng.randint(FIRST_JALALI_YEAR, LAST_JALALI_YEAR)
-    if graduation:
-        month = rng.choices(_MONTHS, cum_weights=_MONTH_CUM_WEIGHTS)[0]
-    else:
-        month = rng.randint(1, 12)
+    month = rng.choices(_MONTHS, cum_weights=_MONTH_CUM_WEIGHTS)[0] if graduation else rng.randint(1, 12)
     day = rng.randint(1, _days_in_jalali_month(year, month))
     return year, month, day
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -26,7 +26,7 @@ EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 @click.group("registry")
@@ -40,11 +40,17 @@ def registry_group() -> None:
 @click.option("--name-fa", default="", help="The issuer's name in Persian, shown in verdicts.")
 @click.option("--name-en", default="", help="The issuer's name in English, shown in verdicts.")
 @click.option(
-    "--check-digits", type=click.Choice(["none", "luhn"]), default="none", show_default=True,
+    "--check-digits",
+    type=click.Choice(["none", "luhn"]),
+    default="none",
+    show_default=True,
     help="Check-digit scheme of the codes this registry issues.",
 )
 @click.option(
-    "--kdf-cost", type=click.IntRange(MIN_LOG2_N, MAX_LOG2_N), default=KdfParams().log2_n, show_default=True,
+    "--kdf-cost",
+    type=click.IntRange(MIN_LOG2_N, MAX_LOG2_N),
+    default=KdfParams().log2_n,
+    show_default=True,
     help="log2 of scrypt's N for sealing records: each +1 doubles the cost of guessing codes (and of lookups).",
 )
 def init_command(directory: Path, issuer: str, name_fa: str, name_en: str, check_digits: str, kdf_cost: int) -> None:
@@ -56,7 +62,12 @@ def init_command(directory: Path, issuer: str, name_fa: str, name_en: str, check
           --name-fa "وزارت علوم، تحقیقات و فناوری" --name-en "Ministry of Science"
     """
     with Registry.init(
-        directory, issuer, _now(), name_fa=name_fa, name_en=name_en, check_digits=check_digits,
+        directory,
+        issuer,
+        _now(),
+        name_fa=name_fa,
+        name_en=name_en,
+        check_digits=check_digits,
         kdf=KdfParams(log2_n=kdf_cost),
     ) as registry:
         click.echo(f"Registry for issuer {registry.issuer!r} created in {directory}.")
@@ -81,7 +92,8 @@ def trust_command(directory: Path) -> None:
 @click.argument("directory", type=EXISTING_DIR)
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option(
-    "--codes-out", type=click.Path(dir_okay=False, path_type=Path),
+    "--codes-out",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Write 'line,code' for every row to this file (mode 0600) instead of standard output.",
 )
 def import_command(directory: Path, csv_file: Path, codes_out: Path | None) -> None:
@@ -144,7 +156,11 @@ def supersede_command(directory: Path, old_code: str, new_code: str) -> None:
 @click.argument("directory", type=EXISTING_DIR)
 @click.argument("code")
 @click.option(
-    "--set", "assignments", multiple=True, required=True, metavar="FIELD=VALUE",
+    "--set",
+    "assignments",
+    multiple=True,
+    required=True,
+    metavar="FIELD=VALUE",
     help=f"A corrected field; one of {', '.join(Registry.CORRECTABLE)}. Repeat for several.",
 )
 def correct_command(directory: Path, code: str, assignments: tuple[str, ...]) -> None:
@@ -169,7 +185,9 @@ def correct_command(directory: Path, code: str, assignments: tuple[str, ...]) ->
 @click.argument("directory", type=EXISTING_DIR)
 @click.argument("outdir", type=DIR)
 @click.option(
-    "--every", type=click.IntRange(1), metavar="MINUTES",
+    "--every",
+    type=click.IntRange(1),
+    metavar="MINUTES",
     help="Keep running and re-publish (re-sign the head) every MINUTES, even when nothing changed.",
 )
 def publish_command(directory: Path, outdir: Path, every: int | None) -> None:
@@ -183,6 +201,7 @@ def publish_command(directory: Path, outdir: Path, every: int | None) -> None:
     Example:
       sehat registry publish /srv/sehat-registry /var/www/feed --every 60
     """
+
     def publish_once() -> None:
         with Registry.open(directory) as registry:
             result = Publisher(registry).publish(outdir, _now())

@@ -18,7 +18,7 @@ class RegistryConfig:
     def __post_init__(self) -> None:
         if self.max_segment_changes < 1 or self.head_segment_window < 1:
             raise ValueError("segment sizes and windows must be positive")
-        if not 0 < self.snapshot_fraction:
+        if not self.snapshot_fraction > 0:
             raise ValueError("snapshot_fraction must be positive")
         if self.republish_interval >= self.head_lifetime:
             raise ValueError("the head must be re-signed before it expires")

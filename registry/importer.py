@@ -139,7 +139,9 @@ def _check_row(
             problems.append(RowProblem(line, f"{name} is longer than {MAX_FIELD_LENGTH} characters"))
     if fields["document_type"] not in DOCUMENT_TYPES:
         problems.append(
-            RowProblem(line, f"document_type must be one of {', '.join(DOCUMENT_TYPES)}, not {fields['document_type']!r}")
+            RowProblem(
+                line, f"document_type must be one of {', '.join(DOCUMENT_TYPES)}, not {fields['document_type']!r}"
+            )
         )
     try:
         issued = date.fromisoformat(fields["issued_on"])

@@ -306,9 +306,7 @@ class Registry:
             record = self.lookup(code)
             if record.revocation_reason is not None:
                 raise RecordStateError("This record is already revoked.", "این سند پیش‌تر باطل شده است.")
-            changed = replace(
-                record, revocation_reason=reason, revoked_on=(revoked_on or now.date()).isoformat()
-            )
+            changed = replace(record, revocation_reason=reason, revoked_on=(revoked_on or now.date()).isoformat())
             return self._record_change(changed, "revoke", now).seq
 
     def supersede(self, old_code: str, new_code: str, now: datetime) -> int:
@@ -353,9 +351,7 @@ class Registry:
             except InputError as error:
                 raise RecordStateError(error.message, error.message_fa) from error
         if "document_type" in values and values["document_type"] not in DOCUMENT_TYPES:
-            raise RecordStateError(
-                f"document_type must be one of {', '.join(DOCUMENT_TYPES)}", "نوع سند نامعتبر است."
-            )
+            raise RecordStateError(f"document_type must be one of {', '.join(DOCUMENT_TYPES)}", "نوع سند نامعتبر است.")
         if "issued_on" in values:
             try:
                 if date.fromisoformat(values["issued_on"]) > now.date():
@@ -366,7 +362,7 @@ class Registry:
             raise RecordStateError("A corrected field cannot be empty.", "فیلد اصلاح‌شده نمی‌تواند خالی باشد.")
         with transaction(self.connection):
             record = self.lookup(code)
-            seq = self._record_change(replace(record, **values), "correct", now).seq
+            seq = self._record_change(replace(record, **values), "correct", now).seq  # type: ignore[arg-type]
             for older in self.store.records_superseded_by(record.code):
                 seq = self._record_change(older, "correct", now).seq
             return seq

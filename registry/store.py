@@ -183,8 +183,7 @@ class RegistryStore:
 
     def latest_segments(self, limit: int) -> list[SegmentRef]:
         rows = self.connection.execute(
-            "SELECT first_seq, last_seq, prev_chain, chain, sha256, size FROM segments "
-            "ORDER BY first_seq DESC LIMIT ?",
+            "SELECT first_seq, last_seq, prev_chain, chain, sha256, size FROM segments ORDER BY first_seq DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [

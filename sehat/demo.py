@@ -10,25 +10,27 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import signal
 import tempfile
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from types import FrameType
 
 import click
 import schedule
-import waitress
+from waitress.server import create_server
 
 from registry.config import RegistryConfig
 from registry.feed_server import create_feed_app
 from registry.publisher import Publisher
 from registry.registry import Registry
 from sehat.durable import write_atomic
+from verifier.sealing import KdfParams
 
 DEMO_ISSUER = "demo"
 DEMO_NAME_FA = "صادرکننده نمونه (نسخه نمایشی)"
@@ -50,9 +52,7 @@ def sample_csv() -> bytes:
 
 def build_demo_registry(directory: Path, kdf_cost: int | None = None) -> DemoCodes:
     """Create the demo registry in ``directory``; return a valid, a revoked and a superseded code."""
-    from verifier.sealing import KdfParams
-
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     kdf = KdfParams(log2_n=kdf_cost) if kdf_cost is not None else KdfParams()
     data = sample_csv()
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
@@ -76,8 +76,12 @@ def build_demo_registry(directory: Path, kdf_cost: int | None = None) -> DemoCod
 
 
 @click.command("demo")
-@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path),
-              help="Keep the demo's files here (default: a temporary folder removed on exit).")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the demo's files here (default: a temporary folder removed on exit).",
+)
 @click.option("--feed-port", type=click.IntRange(1, 65535), default=8081, show_default=True)
 @click.option("--kdf-cost", type=int, default=None, help="Override the sealing cost (log2 of scrypt N).")
 def demo_command(directory: Path | None, feed_port: int, kdf_cost: int | None) -> None:
@@ -105,17 +109,15 @@ def _run_demo(root: Path, feed_port: int, kdf_cost: int | None) -> None:
 
     def publish() -> None:
         with Registry.open(registry_dir) as registry:
-            Publisher(registry, config).publish(feed_dir, datetime.now(timezone.utc))
+            Publisher(registry, config).publish(feed_dir, datetime.now(UTC))
 
     publish()
     with Registry.open(registry_dir) as registry:
-        import json
-
         anchor = json.dumps(registry.trust_anchor().to_dict(), ensure_ascii=False, indent=2)
     trust_file = root / f"{DEMO_ISSUER}.trust.json"
     write_atomic(trust_file, anchor.encode("utf-8"))
 
-    server = waitress.create_server(create_feed_app(feed_dir), host="127.0.0.1", port=feed_port, threads=4)
+    server = create_server(create_feed_app(feed_dir), host="127.0.0.1", port=feed_port, threads=4)
     stop = threading.Event()
 
     def republish_loop() -> None:

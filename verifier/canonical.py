@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from verifier.errors import MalformedObjectError
@@ -19,9 +19,7 @@ from verifier.errors import MalformedObjectError
 
 def canonical_json(value: Any) -> bytes:
     """Encode ``value`` as canonical JSON bytes (sorted keys, compact, ASCII)."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode(
-        "ascii"
-    )
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
 
 
 def _refuse_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -57,6 +55,8 @@ def parse_json_object(data: bytes, object_name: str) -> dict[str, Any]:
         )
     except (UnicodeDecodeError, ValueError) as error:
         raise MalformedObjectError(object_name, f"not valid JSON ({error})") from error
+    except RecursionError as error:
+        raise MalformedObjectError(object_name, "nested too deeply") from error
     if not isinstance(value, dict):
         raise MalformedObjectError(object_name, "not a JSON object")
     return value
@@ -81,7 +81,7 @@ def format_timestamp(moment: datetime) -> str:
     """ISO 8601 in UTC with a ``Z``, to the second: the only timestamp form in the feed."""
     if moment.tzinfo is None:
         raise ValueError("timestamps must be timezone-aware")
-    return moment.astimezone(timezone.utc).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def parse_timestamp(text: Any, object_name: str, field: str) -> datetime:
@@ -89,7 +89,7 @@ def parse_timestamp(text: Any, object_name: str, field: str) -> datetime:
     if not isinstance(text, str):
         raise MalformedObjectError(object_name, f"{field} is not a timestamp")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError as error:
         raise MalformedObjectError(object_name, f"{field} is not a UTC timestamp") from error
 

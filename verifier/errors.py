@@ -27,23 +27,23 @@ to answer the asker with the contract's error shape.
 from __future__ import annotations
 
 __all__ = [
-    "SehatError",
+    "BadSignatureError",
+    "ChainGapError",
+    "DigestMismatchError",
+    "ExpiredHeadError",
+    "FeedError",
+    "HashMismatchError",
     "InputError",
     "InvalidFormatError",
     "InvalidNationalIdError",
-    "FeedError",
-    "MalformedObjectError",
-    "WrongIssuerError",
-    "UnknownKeyError",
-    "BadSignatureError",
-    "ExpiredHeadError",
-    "ReplayedHeadError",
     "LengthMismatchError",
-    "HashMismatchError",
-    "ChainGapError",
-    "DigestMismatchError",
-    "UnsealError",
+    "MalformedObjectError",
     "NothingNewError",
+    "ReplayedHeadError",
+    "SehatError",
+    "UnknownKeyError",
+    "UnsealError",
+    "WrongIssuerError",
 ]
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import pairwise
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -203,9 +204,7 @@ def verify_head(
         raise MalformedObjectError(_NAME, "not a head of a known format")
     if signed["issuer"] != anchor.issuer:
         raise WrongIssuerError(_NAME, f"of issuer {signed['issuer']!r}, expected {anchor.issuer!r}")
-    certificate = verify_key_certificate(
-        signed["signing_key"], anchor, accepted.key_version if accepted else 0
-    )
+    certificate = verify_key_certificate(signed["signing_key"], anchor, accepted.key_version if accepted else 0)
     verify_envelope(signed, signatures, certificate.public_key, _NAME)
     head = _parse_signed_head(signed, certificate, limits)
     _check_listing(head)
@@ -247,7 +246,7 @@ def _parse_signed_head(signed: dict[str, Any], certificate: SigningKeyCertificat
 
 def _check_listing(head: Head) -> None:
     """The listed segments must form one unbroken chain ending at the head."""
-    for earlier, later in zip(head.segments, head.segments[1:]):
+    for earlier, later in pairwise(head.segments):
         if later.first_seq != earlier.last_seq + 1 or later.prev_chain != earlier.chain:
             raise MalformedObjectError(_NAME, f"segment list breaks between {earlier.name} and {later.name}")
     if head.segments:

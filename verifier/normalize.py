@@ -121,7 +121,10 @@ def normalize_code(raw: str, schemes: Iterable[str] = ("none",)) -> str:
         raise InvalidFormatError("empty")
     schemes = tuple(schemes)
     if looks_like_url(text):
-        candidates = list(dict.fromkeys(_url_candidates(text)))
+        try:
+            candidates = list(dict.fromkeys(_url_candidates(text)))
+        except ValueError as error:  # urllib refuses malformed hosts such as "https://["
+            raise InvalidFormatError("url_without_code") from error
         if not candidates:
             raise InvalidFormatError("url_without_code")
         for candidate in candidates:

@@ -1,6 +1,6 @@
 """The record a sealed box holds: document, holder, and what happened to it since.
 
-The payload is canonical JSON padded with spaces to a multiple of
+The payload is compact UTF-8 JSON with sorted keys, padded with spaces to a multiple of
 ``PAYLOAD_PADDING`` bytes, so a box's length says little about the name inside.
 Status is not stored: it follows from the revocation and supersession fields, so
 a record cannot claim to be both valid and revoked.
@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
-from verifier.canonical import canonical_json, require, require_fields
+from verifier.canonical import require, require_fields
 from verifier.errors import MalformedObjectError
 
 PAYLOAD_FORMAT = 1
@@ -132,15 +132,20 @@ class RecordPayload:
 
     def to_bytes(self) -> bytes:
         """Canonical JSON, space-padded to a multiple of ``PAYLOAD_PADDING``."""
-        body = canonical_json(
+        # UTF-8 rather than canonical ASCII JSON: Persian text escaped as \uXXXX would
+        # triple the payload, and the payload is sealed, never signed or compared.
+        body = json.dumps(
             {
                 "format": PAYLOAD_FORMAT,
                 "document": self.document.to_dict(),
                 "holder": {"name": self.holder_name, "national_id": self.national_id},
                 "revocation": self.revocation.to_dict() if self.revocation else None,
                 "superseded_by": self.superseded_by.to_dict() if self.superseded_by else None,
-            }
-        )
+            },
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        ).encode("utf-8")
         padding = -len(body) % PAYLOAD_PADDING
         return body + b" " * padding
 
@@ -148,7 +153,7 @@ class RecordPayload:
     def from_bytes(cls, data: bytes) -> RecordPayload:
         try:
             fields = json.loads(data.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError) as error:
+        except (UnicodeDecodeError, ValueError, RecursionError) as error:
             raise MalformedObjectError(_NAME, "not valid JSON") from error
         if not isinstance(fields, dict):
             raise MalformedObjectError(_NAME, "not a JSON object")

@@ -124,9 +124,7 @@ def seal(plaintext: bytes, keys: RecordKeys, issuer: str, nonce: bytes) -> bytes
     """
     if len(nonce) != NONCE_BYTES:
         raise ValueError(f"nonce must be {NONCE_BYTES} bytes")
-    ciphertext = ChaCha20Poly1305(keys.payload_key).encrypt(
-        nonce, plaintext, _associated_data(issuer, keys.lookup_id)
-    )
+    ciphertext = ChaCha20Poly1305(keys.payload_key).encrypt(nonce, plaintext, _associated_data(issuer, keys.lookup_id))
     return bytes([BOX_VERSION]) + nonce + ciphertext
 
 

@@ -46,7 +46,9 @@ def encode_segment(issuer: str, prev_chain: str, changes: Sequence[Change]) -> t
         "prev_chain": prev_chain,
     }
     parts = [encode_line(header)]
-    parts.extend(encode_line({"seq": change.seq, **encode_row_fields(change.lookup_id, change.box)}) for change in changes)
+    parts.extend(
+        encode_line({"seq": change.seq, **encode_row_fields(change.lookup_id, change.box)}) for change in changes
+    )
     data = b"".join(parts)
     sha256 = hashlib.sha256(data).hexdigest()
     ref = SegmentRef(

@@ -20,7 +20,7 @@ from verifier.national_id import mask_national_id
 from verifier.records import RecordPayload, Revocation, Supersession
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     VALID = "valid"
     REVOKED = "revoked"
     SUPERSEDED = "superseded"

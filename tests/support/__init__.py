@@ -1,0 +1,1 @@
+"""Shared test machinery: registries on demand and a reference feed reader."""
