@@ -140,10 +140,9 @@ def test_malformed_error_names_the_object(data: bytes) -> None:
     assert isinstance(error, FeedError)
 
 
-# BUG (reported, not fixed here): json.loads raises RecursionError for deeply nested
-# arrays or objects, and parse_json_object does not catch it, so a hostile head or
-# row of a couple of kilobytes escapes the FeedError handling instead of being refused
-# as malformed. Nesting of 1000 is ~2 KB, well under max_line_bytes (16 KiB).
+# Regression: json.loads raises RecursionError for deeply nested arrays; a hostile head
+# or row of a couple of kilobytes (nesting 1000 is ~2 KB, under max_line_bytes) must be
+# refused as malformed, inside the FeedError handling, not crash the update.
 @pytest.mark.parametrize("depth", [1_000, 100_000])
 def test_deeply_nested_json_is_malformed_not_a_crash(depth: int) -> None:
     malformed(b'{"a":' + b"[" * depth + b"]" * depth + b"}")
@@ -218,3 +217,8 @@ def test_timestamp_in_another_form_is_malformed_naming_the_field(text: Any) -> N
     with pytest.raises(MalformedObjectError, match="issued_at") as caught:
         parse_timestamp(text, "head", "issued_at")
     assert caught.value.object_name == "head"
+
+
+def test_canonical_json_refuses_floats_that_no_reader_would_accept() -> None:
+    with pytest.raises(ValueError, match="floating-point"):
+        canonical_json({"a": [1, {"b": 1.5}]})

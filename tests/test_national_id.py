@@ -221,3 +221,9 @@ def test_property_persian_digit_id_normalises_to_the_ascii_id(first_nine: str) -
 def test_property_mask_reveals_nothing_but_the_last_four_digits(first_nine: str) -> None:
     national_id = with_check_digit(first_nine)
     assert mask_national_id(national_id) == "*" * 6 + national_id[-4:]
+
+
+def test_superscript_digits_are_not_digits_of_a_national_id() -> None:
+    with pytest.raises(InvalidNationalIdError) as caught:
+        normalize_national_id("04993708\u2079\u2079")
+    assert caught.value.reason == "not_digits"

@@ -236,11 +236,10 @@ def test_looks_like_url_rejects_non_links(text: str) -> None:
     assert not looks_like_url(text)
 
 
-# BUG (reported, not fixed here): urllib.parse.urlsplit raises ValueError for a malformed
-# authority (unbalanced IPv6 brackets, a bracketed host that is not an IP address,
-# characters that NFKC-normalise to URL delimiters), and normalize_code lets it escape
-# instead of answering InvalidFormatError("url_without_code"). A QR code or a typed
-# string can do this.
+# Regression: urllib.parse.urlsplit raises ValueError for a malformed authority
+# (unbalanced IPv6 brackets, a bracketed host that is not an IP address, characters
+# that NFKC-normalise to URL delimiters); a QR code or a typed string must still get
+# a format error, not a crash.
 @pytest.mark.parametrize(
     "raw",
     [
@@ -424,3 +423,7 @@ def test_property_query_link_with_persian_digits_round_trips(code: str) -> None:
 @given(codes)
 def test_property_query_link_with_percent_encoded_persian_digits_round_trips(code: str) -> None:
     assert normalize_code(f"https://x.ir/check?code={quote(in_digits(code, 'persian'))}") == code
+
+
+def test_an_upper_case_www_link_is_a_link() -> None:
+    assert normalize_code(f"WWW.X.IR/V/{CODE}") == CODE

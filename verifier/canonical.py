@@ -17,8 +17,24 @@ from typing import Any
 from verifier.errors import MalformedObjectError
 
 
+def _refuse_floats(value: Any) -> None:
+    if isinstance(value, float):
+        raise ValueError("canonical JSON has no floating-point numbers")
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_floats(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _refuse_floats(item)
+
+
 def canonical_json(value: Any) -> bytes:
-    """Encode ``value`` as canonical JSON bytes (sorted keys, compact, ASCII)."""
+    """Encode ``value`` as canonical JSON bytes (sorted keys, compact, ASCII, no floats).
+
+    Raises:
+        ValueError: ``value`` holds a float, which no reader would accept.
+    """
+    _refuse_floats(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False).encode("ascii")
 
 

@@ -50,7 +50,7 @@ def normalize_national_id(raw: str) -> str:
         InvalidNationalIdError: the input is not a valid national ID.
     """
     digits = to_ascii_digits(raw)
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidNationalIdError("not_digits")
     if 8 <= len(digits) < NATIONAL_ID_LENGTH:
         digits = digits.zfill(NATIONAL_ID_LENGTH)

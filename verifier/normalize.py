@@ -30,7 +30,7 @@ _EXTRA_SEPARATORS = frozenset("\u2212\u0640_")
 # other parameter is tried after these.
 _PREFERRED_PARAMETERS = ("code", "c", "sehat", "hash", "serial", "id")
 
-_URL_START = re.compile(r"^(?:[a-zA-Z][a-zA-Z0-9+.-]*://|www\.)", re.ASCII)
+_URL_START = re.compile(r"^(?:[a-z][a-z0-9+.-]*://|www\.)", re.ASCII | re.IGNORECASE)
 
 
 def _is_separator(char: str) -> bool:
