@@ -7,7 +7,21 @@ setup(
     version="0.1.0",
     description="Offline-capable verification appliance for Iranian academic authenticity codes, and its sync agent",
     python_requires=">=3.11",
-    packages=find_packages(include=["verifier", "verifier.*", "registry", "registry.*", "sehat", "sehat.*", "data"]),
+    packages=find_packages(
+        include=[
+            "verifier",
+            "verifier.*",
+            "registry",
+            "registry.*",
+            "sehat",
+            "sehat.*",
+            "appliance",
+            "appliance.*",
+            "sync_agent",
+            "sync_agent.*",
+            "data",
+        ]
+    ),
     package_data={"data": ["sample.csv"]},
     install_requires=[
         "click>=8.1,<9",

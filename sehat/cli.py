@@ -11,8 +11,10 @@ from typing import Any
 
 import click
 
+from appliance.cli import appliance_group, status_command
 from registry.cli import registry_group
 from sehat.demo import demo_command
+from sync_agent.cli import sync_group
 from verifier.errors import SehatError
 
 
@@ -38,10 +40,14 @@ def cli() -> None:
     \b
     Try it:   sehat demo
     Registry: sehat registry --help
+    Box:      sehat appliance --help, sehat sync --help, sehat status --help
     """
 
 
 cli.add_command(registry_group)
+cli.add_command(appliance_group)
+cli.add_command(sync_group)
+cli.add_command(status_command)
 cli.add_command(demo_command)
 
 

@@ -9,9 +9,13 @@ from pathlib import Path
 
 import pytest
 
+from appliance.datadir import DataDir
+from appliance.replica import Replica
 from data.generator import generate_graduates, write_csv
 from registry.publisher import Publisher
 from registry.registry import Registry
+from sync_agent.agent import SyncAgent
+from sync_agent.config import SyncConfig
 from verifier.sealing import KdfParams
 
 # A fixed "now" keeps heads, expiries and issue dates reproducible.
@@ -61,3 +65,44 @@ def publish(tmp_path: Path) -> Callable[..., Path]:
         return feed_dir
 
     return publish_feed
+
+
+from tests.support.simulator import FeedSimulator  # noqa: E402 - it imports NOW from here
+
+# --- the box side: a feed simulator, a box that trusts it, and an agent to sync it ---------------
+
+# Short timeouts and no waiting between retries: outages are simulated, not waited out.
+TEST_SYNC_CONFIG = SyncConfig(
+    connect_timeout=2.0,
+    read_timeout=1.5,
+    http_retries=1,
+    retry_backoff=0.01,
+    retry_jitter=0.01,
+    rate_grace=5.0,
+    min_rate=1,
+)
+
+
+@pytest.fixture
+def simulator(make_registry: Callable[..., Registry], tmp_path: Path) -> Iterator[FeedSimulator]:
+    feed = FeedSimulator(make_registry("msrt"), tmp_path / "feed")
+    yield feed
+    feed.close()
+
+
+def make_box(directory: Path, *feeds: FeedSimulator) -> DataDir:
+    """A box in ``directory`` that trusts each simulator's issuer and pulls from its server."""
+    datadir = DataDir(directory)
+    anchors = [feed.registry.trust_anchor() for feed in feeds]
+    Replica.create(datadir, anchors, {feed.issuer: feed.url for feed in feeds}).close()
+    return datadir
+
+
+@pytest.fixture
+def box(tmp_path: Path, simulator: FeedSimulator) -> DataDir:
+    return make_box(tmp_path / "box", simulator)
+
+
+@pytest.fixture
+def agent(box: DataDir, simulator: FeedSimulator) -> SyncAgent:
+    return SyncAgent(box, TEST_SYNC_CONFIG, clock=lambda: simulator.now)

@@ -82,11 +82,11 @@ def _expect(stream: BinaryIO, data: bytes, what: str) -> None:
         raise MalformedObjectError(_NAME, f"damaged or truncated {what}")
 
 
-def index_bundle(stream: BinaryIO, limits: FeedLimits = DEFAULT_LIMITS) -> BundleIndex:
-    """Check a bundle's framing and index its contents.
+def read_bundle_head(stream: BinaryIO, limits: FeedLimits = DEFAULT_LIMITS) -> bytes:
+    """Read the magic line and the head, leaving the stream at the first object.
 
     Raises:
-        MalformedObjectError: wrong magic, damaged framing, truncation or trailing bytes.
+        MalformedObjectError: not a bundle, or its head is damaged or truncated.
     """
     _expect(stream, MAGIC, "magic line (not a Sehat bundle)")
     head_line = _read_line(stream).split(b" ")
@@ -97,6 +97,17 @@ def index_bundle(stream: BinaryIO, limits: FeedLimits = DEFAULT_LIMITS) -> Bundl
     if len(head) != head_size:
         raise MalformedObjectError(_NAME, "truncated head")
     _expect(stream, b"\n", "head terminator")
+    return head
+
+
+def index_bundle(stream: BinaryIO, limits: FeedLimits = DEFAULT_LIMITS) -> BundleIndex:
+    """Check a bundle's framing and index its contents.
+
+    Raises:
+        MalformedObjectError: wrong magic, damaged framing, truncation or trailing bytes.
+    """
+    stream.seek(0)
+    head = read_bundle_head(stream, limits)
     entries: list[BundleEntry] = []
     while True:
         fields = _read_line(stream).split(b" ")

@@ -1,0 +1,1 @@
+"""The box: the encrypted replica, and (in later parts) the web app that answers from it."""

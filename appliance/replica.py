@@ -1,0 +1,512 @@
+"""The box's replica: every trusted issuer's sealed rows, cursors and sync history, encrypted.
+
+One SQLCipher database holds all issuers. The sync agent is its only writer and
+applies each verified segment in one transaction that also moves the issuer's
+cursor (seq + chain), so a crash at any instant leaves every issuer at a whole
+seq. Readers (the web app) use their own connections and, thanks to WAL, see the
+state before a transaction or after it and are never blocked by one.
+
+Bootstrapping an issuer from a snapshot builds a new *generation* of the database
+file — everything copied, that issuer's rows streamed in from the snapshot — and
+switches the ``CURRENT`` pointer to it atomically; readers notice the switch and
+reopen. A crash before the switch leaves the old generation in use and the
+unfinished one is removed at the next open.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from itertools import islice
+from typing import Any
+
+from appliance.datadir import DataDir
+from sehat.database import Connection, Migration, migrate, open_store, transaction
+from sehat.durable import fsync_directory
+from sehat.errors import OperatorError
+from sehat.keyfile import create_key_file
+from verifier.canonical import format_timestamp, parse_timestamp
+from verifier.chain import genesis_chain
+from verifier.digest import StateDigest, state_digest
+from verifier.errors import ChainGapError, DigestMismatchError
+from verifier.head import AcceptedHead, Head, IssuerProfile
+from verifier.objects import SegmentRef, SnapshotRef
+from verifier.rows import Change, Row
+from verifier.signing import TrustAnchor
+
+_BATCH = 1000  # rows per executemany: large enough to amortise, small enough to stay cheap
+HISTORY_KEPT = 2000  # sync history entries kept per issuer
+
+MIGRATIONS = (
+    Migration(
+        "0001_initial",
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE issuers (
+            issuer TEXT PRIMARY KEY,
+            anchor TEXT NOT NULL,
+            feed_url TEXT,
+            profile TEXT,
+            seq INTEGER NOT NULL DEFAULT 0,
+            chain TEXT NOT NULL,
+            records INTEGER NOT NULL DEFAULT 0,
+            digest TEXT,
+            as_of TEXT,
+            expires TEXT,
+            accepted_seq INTEGER,
+            accepted_chain TEXT,
+            accepted_issued_at TEXT,
+            key_version INTEGER NOT NULL DEFAULT 0,
+            head BLOB,
+            etag TEXT,
+            last_attempt TEXT,
+            last_error TEXT,
+            last_success TEXT
+        );
+        CREATE TABLE records (
+            issuer TEXT NOT NULL,
+            lookup_id BLOB NOT NULL,
+            box BLOB NOT NULL,
+            PRIMARY KEY (issuer, lookup_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE sync_history (
+            id INTEGER PRIMARY KEY,
+            issuer TEXT NOT NULL,
+            source TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            duration_ms INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            seq_before INTEGER NOT NULL,
+            seq_after INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            error TEXT
+        );
+        CREATE INDEX sync_history_issuer ON sync_history (issuer, id)
+        """,
+    ),
+)
+
+
+def batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Consecutive lists of at most ``size`` items (``itertools.batched`` arrives in Python 3.12)."""
+    iterator = iter(rows)
+    while batch := list(islice(iterator, size)):
+        yield batch
+
+
+def _time(text: str | None) -> datetime | None:
+    return None if text is None else parse_timestamp(text, "replica", "timestamp")
+
+
+@dataclass(frozen=True)
+class IssuerState:
+    """What the replica knows of one issuer."""
+
+    issuer: str
+    anchor: TrustAnchor
+    feed_url: str | None
+    profile: IssuerProfile | None
+    seq: int
+    chain: str
+    records: int
+    digest: str | None
+    as_of: datetime | None
+    expires: datetime | None
+    accepted: AcceptedHead | None
+    key_version: int
+    head: bytes | None
+    etag: str | None
+    last_attempt: datetime | None
+    last_error: str | None
+    last_success: datetime | None
+
+    def is_stale(self, now: datetime) -> bool:
+        """Stale unless the replica holds the state of a head that has not expired."""
+        return self.expires is None or now >= self.expires
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    issuer: str
+    source: str
+    started_at: datetime
+    duration_ms: int
+    outcome: str
+    seq_before: int
+    seq_after: int
+    bytes: int
+    error: str | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "issuer": self.issuer,
+            "source": self.source,
+            "started_at": format_timestamp(self.started_at),
+            "duration_ms": self.duration_ms,
+            "outcome": self.outcome,
+            "seq_before": self.seq_before,
+            "seq_after": self.seq_after,
+            "bytes": self.bytes,
+            "error": self.error,
+        }
+
+
+_ISSUER_COLUMNS = (
+    "issuer, anchor, feed_url, profile, seq, chain, records, digest, as_of, expires, accepted_seq, "
+    "accepted_chain, accepted_issued_at, key_version, head, etag, last_attempt, last_error, last_success"
+)
+
+
+def _issuer_state(row: tuple[Any, ...]) -> IssuerState:
+    (
+        issuer, anchor, feed_url, profile, seq, chain, records, digest, as_of, expires, accepted_seq,
+        accepted_chain, accepted_issued_at, key_version, head, etag, last_attempt, last_error, last_success,
+    ) = row  # fmt: skip
+    accepted = None
+    if accepted_seq is not None:
+        accepted = AcceptedHead(
+            seq=accepted_seq,
+            chain=accepted_chain,
+            issued_at=parse_timestamp(accepted_issued_at, "replica", "accepted_issued_at"),
+            key_version=key_version,
+        )
+    return IssuerState(
+        issuer=issuer,
+        anchor=TrustAnchor.from_bytes(anchor.encode("utf-8")),
+        feed_url=feed_url,
+        profile=IssuerProfile.from_dict(json.loads(profile), "replica") if profile else None,
+        seq=seq,
+        chain=chain,
+        records=records,
+        digest=digest,
+        as_of=_time(as_of),
+        expires=_time(expires),
+        accepted=accepted,
+        key_version=key_version,
+        head=bytes(head) if head is not None else None,
+        etag=etag,
+        last_attempt=_time(last_attempt),
+        last_error=last_error,
+        last_success=_time(last_success),
+    )
+
+
+class Replica:
+    """An open replica. ``Replica.create`` makes one, ``Replica.open`` opens the current one."""
+
+    def __init__(self, datadir: DataDir, key: bytes) -> None:
+        self.datadir = datadir
+        self._key = key
+        self.generation = datadir.current_generation()
+        self.connection = self._connect(self.generation)
+
+    def _connect(self, generation: int) -> Connection:
+        connection = open_store(self.datadir.generation_path(generation), self._key)
+        migrate(connection, MIGRATIONS)
+        return connection
+
+    @classmethod
+    def create(cls, datadir: DataDir, anchors: list[TrustAnchor], feeds: dict[str, str]) -> Replica:
+        """Create a box's replica: data directory, key (unless one is given) and database.
+
+        Raises:
+            OperatorError: the directory already holds a replica, or a feed names no trusted issuer.
+        """
+        if datadir.current_file.exists() or datadir.generations_on_disk():
+            raise OperatorError(
+                f"{datadir.path} already holds a replica; refusing to create a new one over it.",
+                f"در {datadir.path} از پیش پایگاه داده‌ای هست؛ پایگاه تازه‌ای روی آن ساخته نمی‌شود.",
+            )
+        issuers = [anchor.issuer for anchor in anchors]
+        if not anchors or len(set(issuers)) != len(issuers):
+            raise OperatorError(
+                "Give each trusted issuer's anchor once.", "نشانگر اعتماد هر صادرکننده را یک بار بدهید."
+            )
+        unknown = set(feeds) - set(issuers)
+        if unknown:
+            raise OperatorError(
+                f"--feed names issuers that are not trusted: {', '.join(sorted(unknown))}",
+                "برای صادرکننده‌ای که مورد اعتماد نیست نشانی خوراک داده شده است.",
+            )
+        datadir.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(datadir.path, 0o700)
+        key_path = datadir.resolve_key_file()
+        key = datadir.read_key() if key_path.exists() else create_key_file(key_path)
+        connection = open_store(datadir.generation_path(1), key, create=True)
+        migrate(connection, MIGRATIONS)
+        with transaction(connection):
+            for anchor in anchors:
+                connection.execute(
+                    "INSERT INTO issuers (issuer, anchor, feed_url, chain, digest) VALUES (?, ?, ?, ?, ?)",
+                    (
+                        anchor.issuer,
+                        json.dumps(anchor.to_dict(), ensure_ascii=False),
+                        feeds.get(anchor.issuer),
+                        genesis_chain(anchor.issuer),
+                        state_digest(anchor.issuer),
+                    ),
+                )
+        connection.close()
+        datadir.downloads.mkdir(exist_ok=True, mode=0o700)
+        datadir.set_current_generation(1)
+        return cls(datadir, key)
+
+    @classmethod
+    def open(cls, datadir: DataDir) -> Replica:
+        """Open the current replica; refuses a wrong or missing key with a clear message."""
+        generation = datadir.current_generation()
+        replica = cls(datadir, datadir.read_key())
+        for leftover in datadir.generations_on_disk():
+            if leftover > generation:
+                datadir.remove_generation(leftover)
+        return replica
+
+    def close(self) -> None:
+        self.connection.close()
+
+    def __enter__(self) -> Replica:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def refresh(self) -> bool:
+        """Reopen if the sync agent switched to a rebuilt generation; tell whether it did."""
+        generation = self.datadir.current_generation()
+        if generation == self.generation:
+            return False
+        old = self.connection
+        self.connection, self.generation = self._connect(generation), generation
+        old.close()
+        return True
+
+    # --- reading ------------------------------------------------------------------------------
+
+    @contextmanager
+    def reading(self) -> Iterator[Replica]:
+        """A read transaction: every query inside sees one committed state."""
+        with transaction(self.connection, immediate=False):
+            yield self
+
+    def issuer_states(self) -> list[IssuerState]:
+        rows = self.connection.execute(f"SELECT {_ISSUER_COLUMNS} FROM issuers ORDER BY issuer").fetchall()
+        return [_issuer_state(row) for row in rows]
+
+    def issuer_state(self, issuer: str) -> IssuerState:
+        row = self.connection.execute(f"SELECT {_ISSUER_COLUMNS} FROM issuers WHERE issuer = ?", (issuer,)).fetchone()
+        if row is None:
+            raise OperatorError(
+                f"Issuer {issuer!r} is not trusted by this box.", f"صادرکننده {issuer} مورد اعتماد نیست."
+            )
+        return _issuer_state(row)
+
+    def lookup(self, issuer: str, lookup_id: bytes) -> bytes | None:
+        row = self.connection.execute(
+            "SELECT box FROM records WHERE issuer = ? AND lookup_id = ?", (issuer, lookup_id)
+        ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def compute_digest(self, issuer: str) -> tuple[str, int]:
+        """The content digest of the rows the replica holds for ``issuer``, and their count."""
+        digest = StateDigest(issuer)
+        for lookup_id, box in self.connection.execute(
+            "SELECT lookup_id, box FROM records WHERE issuer = ? ORDER BY lookup_id", (issuer,)
+        ):
+            digest.update(bytes(lookup_id), bytes(box))
+        return digest.hexdigest(), digest.rows
+
+    def clock_floor(self) -> datetime | None:
+        row = self.connection.execute("SELECT value FROM meta WHERE key = 'clock_floor'").fetchone()
+        return None if row is None else parse_timestamp(row[0], "replica", "clock_floor")
+
+    def history(self, limit: int = 20, issuer: str | None = None) -> list[SyncRecord]:
+        query = (
+            "SELECT issuer, source, started_at, duration_ms, outcome, seq_before, seq_after, bytes, error "
+            "FROM sync_history {} ORDER BY id DESC LIMIT ?"
+        )
+        if issuer is None:
+            rows = self.connection.execute(query.format(""), (limit,)).fetchall()
+        else:
+            rows = self.connection.execute(query.format("WHERE issuer = ?"), (issuer, limit)).fetchall()
+        return [SyncRecord(row[0], row[1], parse_timestamp(row[2], "history", "started_at"), *row[3:]) for row in rows]
+
+    # --- writing (the sync agent) -------------------------------------------------------------
+
+    def set_feed_url(self, issuer: str, url: str) -> None:
+        with transaction(self.connection):
+            self.issuer_state(issuer)
+            self.connection.execute("UPDATE issuers SET feed_url = ?, etag = NULL WHERE issuer = ?", (url, issuer))
+
+    def accept_head(self, issuer: str, head: Head, head_bytes: bytes, etag: str | None) -> None:
+        """Remember a verified head: rollback protection, key version, profile, clock floor.
+
+        If the replica already holds the head's state (nothing new, only re-signed),
+        its freshness moves to the new head's.
+        """
+        with transaction(self.connection):
+            self.connection.execute(
+                "UPDATE issuers SET accepted_seq = ?, accepted_chain = ?, accepted_issued_at = ?, key_version = ?, "
+                "profile = ?, head = ?, etag = ? WHERE issuer = ?",
+                (
+                    head.seq,
+                    head.chain,
+                    format_timestamp(head.issued_at),
+                    head.key_version,
+                    json.dumps(head.profile.to_dict(), ensure_ascii=False),
+                    head_bytes,
+                    etag,
+                    issuer,
+                ),
+            )
+            self.connection.execute(
+                "UPDATE issuers SET as_of = ?, expires = ? WHERE issuer = ? AND seq = ? AND chain = ?",
+                (format_timestamp(head.issued_at), format_timestamp(head.expires), issuer, head.seq, head.chain),
+            )
+            self._raise_clock_floor(head.issued_at)
+
+    def _raise_clock_floor(self, moment: datetime) -> None:
+        floor = self.clock_floor()
+        if floor is None or moment > floor:
+            self.connection.execute(
+                "INSERT INTO meta (key, value) VALUES ('clock_floor', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (format_timestamp(moment),),
+            )
+
+    def apply_segment(self, issuer: str, ref: SegmentRef, changes: Iterable[Change], head: Head) -> None:
+        """Apply one verified segment and move the cursor, in one durable transaction.
+
+        Raises:
+            ChainGapError: the segment does not start at cursor + 1 or chain to the cursor.
+            DigestMismatchError: the segment reaches the head but the rows differ from its digest.
+            FeedError: the segment's lines are malformed (raised while streaming).
+        """
+        with transaction(self.connection):
+            state = self.issuer_state(issuer)
+            if ref.first_seq != state.seq + 1 or ref.prev_chain != state.chain:
+                raise ChainGapError(ref.name, f"does not continue the replica at seq {state.seq}")
+            latest: dict[bytes, bytes] = {}
+            for change in changes:
+                latest[change.lookup_id] = change.box
+            self._upsert(issuer, sorted(latest.items()))
+            self._move_cursor(issuer, ref.last_seq, ref.chain, head)
+
+    def _upsert(self, issuer: str, rows: Iterable[tuple[bytes, bytes]]) -> None:
+        for batch in batched(rows, _BATCH):
+            self.connection.executemany(
+                "INSERT INTO records (issuer, lookup_id, box) VALUES (?, ?, ?) "
+                "ON CONFLICT(issuer, lookup_id) DO UPDATE SET box = excluded.box",
+                [(issuer, lookup_id, box) for lookup_id, box in batch],
+            )
+
+    def _move_cursor(self, issuer: str, seq: int, chain: str, head: Head) -> None:
+        """Set the cursor; at the head's seq, check the whole state against the head's digest."""
+        if seq == head.seq:
+            digest, records = self.compute_digest(issuer)
+            if digest != head.digest:
+                raise DigestMismatchError("head", "the replica's rows differ from the state the head announces")
+            self.connection.execute(
+                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = ?, as_of = ?, expires = ? "
+                "WHERE issuer = ?",
+                (seq, chain, records, digest, format_timestamp(head.issued_at), format_timestamp(head.expires), issuer),
+            )
+        else:
+            # Between heads no signed digest exists to check against; the next head's check covers these rows.
+            records = self.connection.execute("SELECT count(*) FROM records WHERE issuer = ?", (issuer,)).fetchone()[0]
+            self.connection.execute(
+                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = NULL WHERE issuer = ?",
+                (seq, chain, records, issuer),
+            )
+
+    def bootstrap(self, issuer: str, ref: SnapshotRef, rows: Iterable[Row], head: Head) -> None:
+        """Replace ``issuer``'s rows with a snapshot, in a new generation switched to atomically.
+
+        The snapshot streams into the new file; nothing is held in memory whole.
+        """
+        generation = max([self.generation, *self.datadir.generations_on_disk()]) + 1
+        path = self.datadir.generation_path(generation)
+        self.datadir.remove_generation(generation)
+        try:
+            self.connection.execute(f"ATTACH DATABASE ? AS fresh KEY \"x'{self._key.hex()}'\"", (str(path),))
+            try:
+                self.connection.execute("SELECT sqlcipher_export('fresh')").fetchall()
+            finally:
+                self.connection.execute("DETACH DATABASE fresh")
+            fresh = open_store(path, self._key)
+            try:
+                self._fill_from_snapshot(fresh, issuer, ref, rows, head)
+                fresh.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                fresh.close()
+            with open(path, "rb") as handle:
+                os.fsync(handle.fileno())
+            fsync_directory(path.parent)
+        except BaseException:
+            self.datadir.remove_generation(generation)
+            raise
+        self.datadir.set_current_generation(generation)
+        previous = self.generation
+        self.refresh()
+        for old in self.datadir.generations_on_disk():
+            if old < previous:
+                self.datadir.remove_generation(old)
+
+    @staticmethod
+    def _fill_from_snapshot(fresh: Connection, issuer: str, ref: SnapshotRef, rows: Iterable[Row], head: Head) -> None:
+        digest = StateDigest(issuer)
+
+        def counted() -> Iterator[tuple[str, bytes, bytes]]:
+            for row in rows:
+                digest.update(row.lookup_id, row.box)
+                yield issuer, row.lookup_id, row.box
+
+        with transaction(fresh):
+            fresh.execute("DELETE FROM records WHERE issuer = ?", (issuer,))
+            for batch in batched(counted(), _BATCH):
+                fresh.executemany("INSERT INTO records (issuer, lookup_id, box) VALUES (?, ?, ?)", batch)
+            if digest.hexdigest() != ref.digest or digest.rows != ref.records:
+                raise DigestMismatchError(ref.name, "its rows differ from the digest the head announces")
+            if ref.seq == head.seq:
+                fresh_state = {"as_of": format_timestamp(head.issued_at), "expires": format_timestamp(head.expires)}
+            else:
+                current = fresh.execute("SELECT as_of, expires FROM issuers WHERE issuer = ?", (issuer,)).fetchone()
+                fresh_state = {"as_of": current[0], "expires": current[1]}
+            fresh.execute(
+                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = ?, as_of = ?, expires = ? "
+                "WHERE issuer = ?",
+                (ref.seq, ref.chain, ref.records, ref.digest, fresh_state["as_of"], fresh_state["expires"], issuer),
+            )
+
+    def record_sync(self, record: SyncRecord, succeeded: bool) -> None:
+        """Add a sync attempt to the history and to the issuer's last-attempt fields."""
+        with transaction(self.connection):
+            self.connection.execute(
+                "INSERT INTO sync_history (issuer, source, started_at, duration_ms, outcome, seq_before, seq_after, "
+                "bytes, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.issuer,
+                    record.source,
+                    format_timestamp(record.started_at),
+                    record.duration_ms,
+                    record.outcome,
+                    record.seq_before,
+                    record.seq_after,
+                    record.bytes,
+                    record.error,
+                ),
+            )
+            stamp = format_timestamp(record.started_at)
+            self.connection.execute(
+                "UPDATE issuers SET last_attempt = ?, last_error = ?, "
+                "last_success = CASE WHEN ? THEN ? ELSE last_success END WHERE issuer = ?",
+                (stamp, record.error, succeeded, stamp, record.issuer),
+            )
+            self.connection.execute(
+                "DELETE FROM sync_history WHERE issuer = ? AND id <= "
+                "(SELECT id FROM sync_history WHERE issuer = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+                (record.issuer, record.issuer, HISTORY_KEPT),
+            )

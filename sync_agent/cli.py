@@ -1,0 +1,94 @@
+"""``sehat sync …``: bring the replica up to date now, on a schedule, or from a USB bundle."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+
+import click
+
+from appliance.cli import KEY_FILE_OPTION, parse_feeds
+from appliance.datadir import DataDir
+from appliance.replica import Replica
+from sync_agent.agent import SyncAgent, SyncOutcome
+from sync_agent.config import SyncConfig
+
+DATADIR = click.Path(exists=True, file_okay=False, path_type=Path)
+
+
+def _report(outcomes: list[SyncOutcome]) -> None:
+    for outcome in outcomes:
+        click.echo(outcome.describe(), err=not outcome.ok)
+    if not all(outcome.ok for outcome in outcomes):
+        raise SystemExit(1)
+
+
+@click.group("sync")
+def sync_group() -> None:
+    """Bring the replica up to date from the issuers' signed feeds, or from a bundle."""
+
+
+@sync_group.command("once")
+@click.argument("datadir", type=DATADIR)
+@click.option("--feed", "feeds", multiple=True, metavar="[ISSUER=]URL", help="Use (and remember) this feed URL.")
+@KEY_FILE_OPTION
+def once_command(datadir: Path, feeds: tuple[str, ...], key_file: Path | None) -> None:
+    """Sync every trusted issuer once; exit 1 if any could not be brought up to date.
+
+    \b
+    Example:
+      sehat sync once /var/lib/sehat
+      sehat sync once /var/lib/sehat --feed http://127.0.0.1:8081
+    """
+    data = DataDir(datadir, key_file)
+    with Replica.open(data) as replica:
+        issuers = [state.issuer for state in replica.issuer_states()]
+    _report(SyncAgent(data).sync_once(parse_feeds(feeds, issuers)))
+
+
+@sync_group.command("run")
+@click.argument("datadir", type=DATADIR)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=SyncConfig().interval_minutes,
+    show_default=True,
+    help="Minutes between syncs of a healthy issuer.",
+)
+@KEY_FILE_OPTION
+def run_command(datadir: Path, interval: float, key_file: Path | None) -> None:
+    """Keep the replica current: sync now, then every --interval minutes, backing off on failures.
+
+    Stops cleanly on SIGTERM or Ctrl+C. Each attempt is recorded in the sync history
+    that `sehat status` shows.
+
+    \b
+    Example:
+      sehat sync run /var/lib/sehat --interval 15
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+
+    def shut_down(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    SyncAgent(DataDir(datadir, key_file), SyncConfig(interval_minutes=interval)).run(stop)
+
+
+@sync_group.command("import")
+@click.argument("datadir", type=DATADIR)
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@KEY_FILE_OPTION
+def import_command(datadir: Path, file: Path, key_file: Path | None) -> None:
+    """Apply an offline bundle (from a USB stick), verified exactly like a download.
+
+    \b
+    Example:
+      sehat sync import /var/lib/sehat /media/usb/msrt.sehat
+    """
+    _report([SyncAgent(DataDir(datadir, key_file)).import_bundle(file)])

@@ -1,0 +1,173 @@
+"""Every bad feed is refused with a one-line reason, the replica is untouched, and the next good feed applies."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from appliance.datadir import DataDir
+from appliance.replica import Replica
+from registry.publisher import Publisher
+from sync_agent.agent import SyncAgent
+from tests.support.simulator import FeedSimulator
+from verifier.canonical import canonical_json
+from verifier.signing import sign_envelope
+
+Scenario = Callable[[FeedSimulator, SyncAgent, Path], Callable[[], None]]
+
+
+def _newest_segment(simulator: FeedSimulator) -> Path:
+    return simulator.objects("segments")[-1]
+
+
+def tampered_head(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    good = simulator.head_bytes()
+    position = good.index(b'"seq":') + 6
+    simulator.put_head(good[:position] + b"9" + good[position + 1 :])
+    return lambda: simulator.put_head(good)
+
+
+def tampered_segment(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    path = _newest_segment(simulator)
+    good = path.read_bytes()
+    path.write_bytes(good[:-20] + bytes([good[-20] ^ 1]) + good[-19:])
+    return lambda: path.write_bytes(good)
+
+
+def replayed_head(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    old = simulator.head_bytes()
+    simulator.advance(timedelta(minutes=1))
+    simulator.publish()
+    agent.sync_once()
+    good = simulator.head_bytes()
+    simulator.put_head(old)
+    return lambda: simulator.put_head(good)
+
+
+def expired_head(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    simulator.advance(timedelta(hours=49))
+    return lambda: None
+
+
+def unknown_key_head(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    good = simulator.head_bytes()
+    envelope = json.loads(good)
+    simulator.put_head(canonical_json(sign_envelope(envelope["signed"], Ed25519PrivateKey.generate())))
+    return lambda: simulator.put_head(good)
+
+
+def oversized_segment(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    simulator.faults.extra_bytes["segments/"] = 5000
+    return lambda: simulator.faults.extra_bytes.clear()
+
+
+def stalled_server(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    simulator.faults.stall_after["segments/"] = 200
+    return simulator.release_stalls
+
+
+def server_errors(simulator: FeedSimulator, agent: SyncAgent, tmp: Path) -> Callable[[], None]:
+    simulator.faults.status["head.json"] = [500] * 5
+    return lambda: simulator.faults.status.clear()
+
+
+SCENARIOS: dict[str, tuple[Scenario, str, str]] = {
+    "tampered head": (tampered_head, "refused", "signature"),
+    "tampered segment": (tampered_segment, "refused", "does not match the hash"),
+    "replayed older head": (replayed_head, "refused", "issued before the head already accepted"),
+    "expired head": (expired_head, "stale", "expired"),
+    "head signed by an unknown key": (unknown_key_head, "refused", "not signed by a key this box trusts"),
+    "segment larger than announced": (oversized_segment, "refused", "more than the"),
+    "server stalls mid-body": (stalled_server, "failed", "transfer cut"),
+    "server returns 500s": (server_errors, "failed", "500"),
+}
+
+
+def _state(box: DataDir) -> tuple[int, str, int]:
+    with Replica.open(box) as replica:
+        digest, rows = replica.compute_digest("msrt")
+        return replica.issuer_state("msrt").seq, digest, rows
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_a_bad_feed_is_refused_and_the_next_good_one_applies(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent, tmp_path: Path, name: str
+) -> None:
+    scenario, expected_outcome, reason = SCENARIOS[name]
+    simulator.add_records(20)
+    simulator.publish()
+    agent.sync_once()
+    simulator.advance(timedelta(minutes=5))
+    simulator.add_records(10)
+    simulator.publish()
+    mend = scenario(simulator, agent, tmp_path)
+    before = _state(box)
+
+    (outcome,) = agent.sync_once()
+
+    assert outcome.outcome == expected_outcome
+    assert outcome.error is not None and reason in outcome.error
+    assert "\n" not in outcome.error
+    assert _state(box) == before, "the replica is unchanged"
+    with Replica.open(box) as replica:
+        (last,) = replica.history(1)
+        assert (last.outcome, last.error) == (expected_outcome, outcome.error)
+        assert replica.issuer_state("msrt").last_error == outcome.error
+
+    mend()
+    simulator.advance(timedelta(minutes=1))
+    simulator.add_records(1)
+    simulator.publish()
+    (recovered,) = agent.sync_once()
+    assert recovered.outcome == "updated"
+    assert _state(box)[:2] == simulator.digest()
+
+
+def test_a_cut_download_resumes_with_a_range_request(simulator: FeedSimulator, box: DataDir, agent: SyncAgent) -> None:
+    simulator.add_records(200)
+    simulator.publish()
+    simulator.faults.stall_after["(segments|snapshots)/"] = 5000
+    (first,) = agent.sync_once()
+    simulator.release_stalls()
+    (second,) = agent.sync_once()
+    assert (first.outcome, second.outcome) == ("failed", "updated")
+    resumed = [headers for path, headers in simulator.faults.requests if path.startswith(("segments/", "snapshots/"))]
+    assert resumed[-1].get("Range") == "bytes=5000-"
+    assert _state(box)[:2] == simulator.digest()
+
+
+def test_a_truncated_bundle_is_refused_and_a_good_one_applies(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent, tmp_path: Path
+) -> None:
+    simulator.add_records(15)
+    bundle = tmp_path / "usb.sehat"
+    Publisher(simulator.registry).write_bundle(bundle, simulator.now)
+    good = bundle.read_bytes()
+    bundle.write_bytes(good[: len(good) // 2])
+    outcome = agent.import_bundle(bundle)
+    assert outcome.outcome == "refused"
+    assert outcome.error is not None and outcome.error.startswith("bundle:")
+    assert _state(box)[0] == 0
+    with Replica.open(box) as replica:
+        assert replica.history(1)[0].error == outcome.error
+    bundle.write_bytes(good)
+    assert agent.import_bundle(bundle).outcome == "updated"
+
+
+def test_a_bundle_with_a_flipped_object_byte_is_refused_in_the_history(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent, tmp_path: Path
+) -> None:
+    simulator.add_records(15)
+    bundle = tmp_path / "usb.sehat"
+    Publisher(simulator.registry).write_bundle(bundle, simulator.now)
+    data = bytearray(bundle.read_bytes())
+    data[-200] ^= 1
+    bundle.write_bytes(bytes(data))
+    outcome = agent.import_bundle(bundle)
+    assert outcome.outcome == "refused"
+    assert _state(box)[0] == 0
