@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from appliance.datadir import DataDir
 from appliance.replica import Replica
 from registry.publisher import Publisher
 from sync_agent.agent import SyncAgent
+from tests.conftest import TEST_SYNC_CONFIG
 from tests.support.simulator import FeedSimulator
 from verifier.canonical import canonical_json
 from verifier.signing import sign_envelope
@@ -171,3 +173,24 @@ def test_a_bundle_with_a_flipped_object_byte_is_refused_in_the_history(
     outcome = agent.import_bundle(bundle)
     assert outcome.outcome == "refused"
     assert _state(box)[0] == 0
+
+
+def test_a_server_that_drips_slower_than_the_minimum_rate_is_given_up(simulator: FeedSimulator, box: DataDir) -> None:
+    simulator.add_records(50)
+    simulator.publish()
+    simulator.faults.drip["(segments|snapshots)/"] = 0.05  # about 1.3 kB/s, each read well within the timeout
+    impatient = SyncAgent(box, replace(TEST_SYNC_CONFIG, min_rate=8192, rate_grace=0.5), lambda: simulator.now)
+    (outcome,) = impatient.sync_once()
+    simulator.release_stalls()
+    assert outcome.outcome == "failed"
+    assert "below the minimum" in (outcome.error or "")
+    assert _state(box)[0] == 0
+
+
+def test_a_head_larger_than_the_limit_is_not_read_on(simulator: FeedSimulator, box: DataDir, agent: SyncAgent) -> None:
+    simulator.add_records(5)
+    simulator.publish()
+    simulator.faults.replace["head.json"] = b" " * (TEST_SYNC_CONFIG.limits.max_head_bytes + 1)
+    (outcome,) = agent.sync_once()
+    assert outcome.outcome == "refused"
+    assert "larger than" in (outcome.error or "")

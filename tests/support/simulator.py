@@ -38,6 +38,7 @@ class Faults:
     stall_after: dict[str, int] = field(default_factory=dict)  # pattern -> bytes sent before stalling
     extra_bytes: dict[str, int] = field(default_factory=dict)  # pattern -> junk appended beyond the file
     replace: dict[str, bytes] = field(default_factory=dict)  # exact path -> body served instead
+    drip: dict[str, float] = field(default_factory=dict)  # pattern -> seconds between 64-byte pieces
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) seen
 
 
@@ -89,6 +90,14 @@ class _FeedHandler(BaseHTTPRequestHandler):
         self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        drip_pattern = _matching(faults.drip, path)  # type: ignore[arg-type]
+        if drip_pattern:
+            for offset in range(0, len(payload), 64):
+                if self.server.stalled.wait(faults.drip[drip_pattern]):
+                    return
+                self.wfile.write(payload[offset : offset + 64])
+                self.wfile.flush()
+            return
         if stall_pattern:
             cut = faults.stall_after.pop(stall_pattern)
             self.wfile.write(payload[:cut])

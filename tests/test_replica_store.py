@@ -1,0 +1,116 @@
+"""The encrypted replica: keyed right or refused clearly, migrated by name, and opaque on disk."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from appliance.datadir import DataDir
+from appliance.replica import MIGRATIONS, Replica
+from sehat.database import Migration, migrate, open_store
+from sehat.errors import KeyFileError, OperatorError, StoreMissingError, WrongKeyError
+from sehat.keyfile import create_key_file
+from sync_agent.agent import SyncAgent
+from tests.support.simulator import FeedSimulator
+
+
+def test_init_creates_a_private_key_and_directory(box: DataDir) -> None:
+    key_file = box.path / "replica.key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert stat.S_IMODE(box.path.stat().st_mode) == 0o700
+    assert len(bytes.fromhex(key_file.read_text().strip())) == 32
+
+
+def test_a_wrong_key_is_refused_with_a_clear_message(box: DataDir, tmp_path: Path) -> None:
+    other = tmp_path / "other.key"
+    create_key_file(other)
+    with pytest.raises(WrongKeyError, match="does not open"):
+        Replica.open(DataDir(box.path, key_file=other))
+
+
+def test_a_missing_key_is_refused(box: DataDir) -> None:
+    (box.path / "replica.key").unlink()
+    with pytest.raises(KeyFileError, match="does not exist"):
+        Replica.open(box)
+
+
+def test_a_key_readable_by_others_is_refused(box: DataDir) -> None:
+    os.chmod(box.path / "replica.key", 0o644)
+    with pytest.raises(KeyFileError, match="chmod 600"):
+        Replica.open(box)
+
+
+def test_the_key_can_come_from_a_systemd_credential(
+    box: DataDir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.mkdir()
+    (box.path / "replica.key").rename(credentials / "sehat-replica-key")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(credentials))
+    with Replica.open(box) as replica:
+        assert [state.issuer for state in replica.issuer_states()] == ["msrt"]
+
+
+def test_a_missing_replica_is_never_replaced_by_an_empty_one(box: DataDir) -> None:
+    box.current_file.unlink()
+    with pytest.raises(StoreMissingError, match="No replica"):
+        Replica.open(box)
+    assert box.generations_on_disk() == [1]
+
+
+def test_init_refuses_to_create_a_replica_over_an_existing_one(box: DataDir, simulator: FeedSimulator) -> None:
+    with pytest.raises(OperatorError, match="already holds a replica"):
+        Replica.create(box, [simulator.registry.trust_anchor()], {})
+
+
+def test_init_refuses_a_feed_for_an_untrusted_issuer(tmp_path: Path, simulator: FeedSimulator) -> None:
+    with pytest.raises(OperatorError, match="not trusted"):
+        Replica.create(DataDir(tmp_path / "x"), [simulator.registry.trust_anchor()], {"azad": "http://x"})
+
+
+def test_migrations_apply_once_each_in_order(tmp_path: Path) -> None:
+    key = create_key_file(tmp_path / "k")
+    connection = open_store(tmp_path / "db", key, create=True)
+    assert migrate(connection, MIGRATIONS) == ["0001_initial"]
+    assert migrate(connection, MIGRATIONS) == []
+    later = (*MIGRATIONS, Migration("0002_example", "CREATE TABLE example (x INTEGER)"))
+    assert migrate(connection, later) == ["0002_example"]
+    names = [row[0] for row in connection.execute("SELECT name FROM schema_migrations ORDER BY name")]
+    assert names == ["0001_initial", "0002_example"]
+    connection.close()
+
+
+def test_a_failing_migration_leaves_nothing_half_applied(tmp_path: Path) -> None:
+    key = create_key_file(tmp_path / "k")
+    connection = open_store(tmp_path / "db", key, create=True)
+    broken = (Migration("0001_broken", "CREATE TABLE a (x INTEGER); CREATE TABLE a (y INTEGER)"),)
+    with pytest.raises(Exception, match="already exists"):
+        migrate(connection, broken)
+    tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert "a" not in tables
+    connection.close()
+
+
+def test_the_database_and_its_wal_hold_no_name_or_code_in_plain_bytes(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent
+) -> None:
+    simulator.add_records(50)
+    simulator.publish()
+    reader = Replica.open(box)  # an open reader keeps the WAL from being checkpointed away
+    agent.sync_once()
+    simulator.revoke(5)
+    simulator.publish()
+    agent.sync_once()
+    files = [path for path in box.path.iterdir() if path.name.startswith("replica-")]
+    assert any(path.name.endswith("-wal") for path in files)
+    contents = b"".join(path.read_bytes() for path in files)
+    names = [row[0] for row in simulator.registry.connection.execute("SELECT full_name FROM records")]
+    ids = [row[0] for row in simulator.registry.connection.execute("SELECT national_id FROM records")]
+    for secret in [*names, *ids, *simulator.codes()]:
+        assert secret.encode("utf-8") not in contents
+        assert secret.encode("utf-16-le") not in contents
+    assert b"msrt" not in contents, "even the issuer ids are encrypted at rest"
+    reader.close()

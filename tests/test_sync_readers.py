@@ -1,0 +1,67 @@
+"""Readers verifying codes while a large delta applies see no error and never half of it."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+from appliance.datadir import DataDir
+from appliance.replica import Replica
+from sync_agent.agent import SyncAgent
+from tests.support.simulator import FeedSimulator
+from verifier.records import RecordPayload
+from verifier.sealing import derive_record_keys, unseal
+
+
+def test_readers_see_a_large_delta_all_or_nothing(simulator: FeedSimulator, box: DataDir, agent: SyncAgent) -> None:
+    simulator.add_records(12_000)
+    simulator.publish()
+    agent.sync_once()
+    simulator.advance(timedelta(minutes=5))
+    revoked = simulator.revoke(6_000)  # one segment: one transaction on the box
+    simulator.publish()
+    sample = revoked[:: len(revoked) // 40]
+    keys = [derive_record_keys(code, simulator.issuer, simulator.registry.profile.kdf) for code in sample]
+
+    observed: list[frozenset[str]] = []
+    errors: list[BaseException] = []
+    syncing = threading.Event()
+    done = threading.Event()
+    reads_during_sync = 0
+
+    def read_loop() -> None:
+        nonlocal reads_during_sync
+        with Replica.open(box) as replica:
+            while not done.is_set():
+                try:
+                    replica.refresh()
+                    with replica.reading():
+                        statuses = []
+                        for key in keys:
+                            box_bytes = replica.lookup(simulator.issuer, key.lookup_id)
+                            assert box_bytes is not None
+                            payload = RecordPayload.from_bytes(unseal(box_bytes, key, simulator.issuer))
+                            statuses.append(payload.status)
+                    observed.append(frozenset(statuses))
+                    if syncing.is_set():
+                        reads_during_sync += 1
+                except BaseException as error:  # the test's whole point is to see any of them
+                    errors.append(error)
+                    return
+
+    readers = [threading.Thread(target=read_loop) for _ in range(2)]
+    for reader in readers:
+        reader.start()
+    syncing.set()
+    (outcome,) = agent.sync_once()
+    syncing.clear()
+    done.set()
+    for reader in readers:
+        reader.join(timeout=30)
+
+    assert outcome.outcome == "updated"
+    assert errors == []
+    assert reads_during_sync > 0, "readers were not blocked by the sync"
+    assert set(observed) <= {frozenset({"valid"}), frozenset({"revoked"})}, "never half a delta"
+    assert observed[0] == frozenset({"valid"})
+    assert observed[-1] == frozenset({"revoked"})
