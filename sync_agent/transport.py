@@ -175,8 +175,10 @@ class HttpFetcher(Fetcher):
         else:
             raise HttpStatusError(url, response.status_code)
         declared = response.headers.get("Content-Length")
-        if declared is not None and declared.isdigit() and have + int(declared) > ref.size:
-            raise LengthMismatchError(ref.name, f"the server announces more than the {ref.size} bytes listed")
+        if declared is not None and declared.isdigit() and have + int(declared) != ref.size:
+            raise LengthMismatchError(
+                ref.name, f"the server offers {have + int(declared)} bytes, the head lists {ref.size}"
+            )
         with open(partial, mode) as handle:
             for chunk in self._chunks(response, url):
                 if have + len(chunk) > ref.size:

@@ -114,3 +114,19 @@ def test_the_database_and_its_wal_hold_no_name_or_code_in_plain_bytes(
         assert secret.encode("utf-16-le") not in contents
     assert b"msrt" not in contents, "even the issuer ids are encrypted at rest"
     reader.close()
+
+
+def test_a_segment_that_does_not_continue_the_cursor_is_refused(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent
+) -> None:
+    from verifier.errors import ChainGapError
+    from verifier.head import verify_head
+    from verifier.objects import SegmentRef
+
+    simulator.add_records(5)
+    simulator.publish()
+    agent.sync_once()
+    head = verify_head(simulator.head_bytes(), simulator.registry.trust_anchor(), simulator.now)
+    (segment,) = head.segments
+    with Replica.open(box) as replica, pytest.raises(ChainGapError, match="does not continue"):
+        replica.apply_segment("msrt", SegmentRef(**{**segment.__dict__, "first_seq": 6, "last_seq": 6}), [], head)

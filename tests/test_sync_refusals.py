@@ -84,7 +84,7 @@ SCENARIOS: dict[str, tuple[Scenario, str, str]] = {
     "replayed older head": (replayed_head, "refused", "issued before the head already accepted"),
     "expired head": (expired_head, "stale", "expired"),
     "head signed by an unknown key": (unknown_key_head, "refused", "not signed by a key this box trusts"),
-    "segment larger than announced": (oversized_segment, "refused", "more than the"),
+    "segment larger than announced": (oversized_segment, "refused", "the head lists"),
     "server stalls mid-body": (stalled_server, "failed", "transfer cut"),
     "server returns 500s": (server_errors, "failed", "500"),
 }
@@ -194,3 +194,31 @@ def test_a_head_larger_than_the_limit_is_not_read_on(simulator: FeedSimulator, b
     (outcome,) = agent.sync_once()
     assert outcome.outcome == "refused"
     assert "larger than" in (outcome.error or "")
+
+
+def test_a_passing_server_error_is_retried_with_back_off(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent
+) -> None:
+    simulator.add_records(5)
+    simulator.publish()
+    simulator.faults.status["head.json"] = [503]
+    (outcome,) = agent.sync_once()
+    assert outcome.outcome == "updated"
+    assert [path for path, _ in simulator.faults.requests].count("head.json") == 2
+
+
+def test_a_segment_of_another_feed_served_under_a_listed_path_is_refused(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent
+) -> None:
+    simulator.add_records(20)
+    simulator.publish()
+    agent.sync_once()
+    first = simulator.objects("segments")[-1]
+    simulator.add_records(20)
+    simulator.publish()
+    newest = simulator.objects("segments")[-1]
+    simulator.faults.replace[f"segments/{newest.name}"] = first.read_bytes()
+    (outcome,) = agent.sync_once()
+    assert outcome.outcome == "refused"
+    assert "hash" in (outcome.error or "") or "the head lists" in (outcome.error or "")
+    assert _state(box)[0] == 20
