@@ -22,7 +22,10 @@ setup(
             "data",
         ]
     ),
-    package_data={"data": ["sample.csv"]},
+    package_data={
+        "data": ["sample.csv"],
+        "appliance": ["templates/*.html", "templates/admin/*.html", "static/*", "openapi.json"],
+    },
     install_requires=[
         "click>=8.1,<9",
         "cryptography>=42,<49",
@@ -35,6 +38,9 @@ setup(
         "pillow>=10,<14",
         "pyzbar>=0.1.9,<0.2",
         "jdatetime>=5,<7",
+        "flask-wtf>=1.2,<2",
+        "flask-limiter>=3.5,<5",
+        "prometheus-client>=0.20,<1",
     ],
     extras_require={
         "test": [
@@ -45,6 +51,9 @@ setup(
             "mypy>=1.10,<3",
             "types-waitress>=3.0,<4",
             "types-requests>=2.31,<3",
+            "openapi-spec-validator>=0.7,<1",
+            "schemathesis>=4,<5",
+            "psutil>=5.9,<8",
         ],
     },
     entry_points={"console_scripts": ["sehat=sehat.cli:main"]},

@@ -2,48 +2,32 @@
 
 from __future__ import annotations
 
+import getpass
 import json
-from datetime import datetime
+import os
+import signal
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
 import click
+from waitress.server import create_server
 
+from appliance import create_app
+from appliance.access import AccessStore
+from appliance.audit import AuditEntry, AuditLog
+from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
 from appliance.datadir import DataDir
 from appliance.replica import Replica
+from appliance.status import status_document
+from appliance.store import close_stores
+from appliance.verification import Verifier
 from sehat.errors import OperatorError
 from sync_agent.agent import utc_now
-from sync_agent.updater import effective_now
 from verifier.canonical import format_timestamp
 from verifier.errors import MalformedObjectError
 from verifier.signing import TrustAnchor
-
-KEY_FILE_OPTION = click.option(
-    "--key-file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    envvar="SEHAT_KEY_FILE",
-    help="The replica's key file (default: $CREDENTIALS_DIRECTORY/sehat-replica-key, else DATADIR/replica.key).",
-)
-
-
-def parse_feeds(values: tuple[str, ...], issuers: list[str] | None = None) -> dict[str, str]:
-    """``ISSUER=URL`` pairs; a bare ``URL`` is allowed when there is exactly one issuer."""
-    feeds: dict[str, str] = {}
-    for value in values:
-        issuer, separator, url = value.partition("=")
-        if not separator or "://" in issuer:
-            if issuers is None or len(issuers) != 1:
-                raise OperatorError(
-                    f"--feed {value!r}: say which issuer, as ISSUER=URL.",
-                    "برای --feed صادرکننده را هم مشخص کنید: ISSUER=URL",
-                )
-            issuer, url = issuers[0], value
-        if not url.startswith(("http://", "https://")):
-            raise OperatorError(
-                f"--feed {value!r}: the URL must start with http:// or https://", "نشانی خوراک نامعتبر است."
-            )
-        feeds[issuer] = url
-    return feeds
+from verifier.verdict_text import describe_en, describe_fa
 
 
 @click.group("appliance")
@@ -86,39 +70,6 @@ def init_command(datadir: Path, trust_files: tuple[Path, ...], feeds: tuple[str,
     click.echo(f"Replica created in {datadir}, trusting: {issuers}. Next: sehat sync once {datadir}")
 
 
-def status_report(replica: Replica, now: datetime) -> dict[str, Any]:
-    """The ``sehat status --json`` document, digests computed from the rows the replica holds."""
-    floor = replica.clock_floor()
-    judged = effective_now(now, floor)
-    issuers = []
-    with replica.reading():
-        for state in replica.issuer_states():
-            digest, records = replica.compute_digest(state.issuer)
-            issuers.append(
-                {
-                    "issuer": state.issuer,
-                    "seq": state.seq,
-                    "digest": digest,
-                    "records": records,
-                    "as_of": format_timestamp(state.as_of) if state.as_of else None,
-                    "expires": format_timestamp(state.expires) if state.expires else None,
-                    "stale": state.is_stale(judged),
-                    "last_attempt": format_timestamp(state.last_attempt) if state.last_attempt else None,
-                    "last_error": state.last_error,
-                    "last_success": format_timestamp(state.last_success) if state.last_success else None,
-                    "feed_url": state.feed_url,
-                }
-            )
-    return {
-        "issuers": issuers,
-        "clock": {
-            "now": format_timestamp(now),
-            "floor": format_timestamp(floor) if floor else None,
-            "behind": floor is not None and now < floor,
-        },
-    }
-
-
 @click.command("status")
 @click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (a stable contract).")
@@ -133,7 +84,7 @@ def status_command(datadir: Path, as_json: bool, history: int, key_file: Path | 
       sehat status /var/lib/sehat --json
     """
     with Replica.open(DataDir(datadir, key_file)) as replica:
-        report = status_report(replica, utc_now())
+        report = status_document(replica, utc_now(), recompute_digests=True)
         recent = replica.history(history)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
@@ -161,3 +112,163 @@ def status_command(datadir: Path, as_json: bool, history: int, key_file: Path | 
                 f"seq {record.seq_before}→{record.seq_after} {record.bytes} B {record.duration_ms} ms"
             )
             click.echo(line + (f" — {record.error}" if record.error else ""))
+
+
+@appliance_group.command("serve")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for the LAN).")
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
+@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.option("--keys-only", is_flag=True, help="Verification needs an API key or an operator login.")
+@KEY_FILE_OPTION
+def serve_command(datadir: Path, host: str, port: int, threads: int, keys_only: bool, key_file: Path | None) -> None:
+    """Serve the kiosk page, the JSON API and the admin pages with waitress.
+
+    \b
+    Example:
+      sehat appliance serve /var/lib/sehat --host 0.0.0.0 --port 8080
+    """
+    settings: dict[str, object] = {"datadir": datadir, "host": host, "port": port, "threads": threads}
+    if key_file is not None:
+        settings["key_file"] = key_file
+    if keys_only:
+        settings["open_verification"] = False
+    serve_box(settings)
+
+
+def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None = None) -> None:
+    """Run the web app until SIGTERM or SIGINT, closing every store connection on the way out."""
+    app = create_app(settings)
+    config = app.config["SEHAT"]
+    server = create_server(app, host=config.host, port=config.port, threads=config.threads)
+
+    def shut_down(signum: int, frame: FrameType | None) -> None:
+        server.close()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    url = f"http://{config.host}:{getattr(server, 'effective_port', config.port)}/"
+    (ready or (lambda where: click.echo(f"Serving the box at {where}", err=True)))(url)
+    try:
+        server.run()
+    except OSError:  # the listening socket closed by the signal handler
+        pass
+    finally:
+        close_stores(app)
+
+
+@click.command("verify")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("code")
+@click.option("--national-id", help="The holder's national ID, to compare with the record.")
+@click.option("--json", "as_json", is_flag=True, help="Print the verdict as the API's JSON.")
+@KEY_FILE_OPTION
+def verify_command(datadir: Path, code: str, national_id: str | None, as_json: bool, key_file: Path | None) -> None:
+    """Verify CODE against the replica in DATADIR (audited as the 'cli' channel).
+
+    \b
+    Example:
+      sehat verify /var/lib/sehat 12345678901234567890 --national-id 0499370899
+    """
+    data = DataDir(datadir, key_file)
+    with Replica.open(data) as replica, AuditLog.open(data, create=True) as audit:
+        outcome = Verifier(replica, utc_now).verify(code, national_id)
+        verdict = outcome.verdict
+        audit.append(
+            [
+                AuditEntry(
+                    at=verdict.checked_at,
+                    channel="cli",
+                    client="local",
+                    actor=f"operator:{getpass.getuser()}",
+                    issuer=outcome.issuer,
+                    lookup_id=outcome.lookup_id,
+                    status=verdict.status.value,
+                )
+            ]
+        )
+    if as_json:
+        body = verdict.to_dict()
+        body["summary"] = {"fa": describe_fa(verdict).to_dict(), "en": describe_en(verdict).to_dict()}
+        click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+        return
+    language = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
+    text = describe_fa(verdict) if language.startswith("fa") else describe_en(verdict)
+    click.echo(f"{verdict.status.value}: {text.headline}")
+    click.echo(text.detail)
+
+
+@appliance_group.group("apikey")
+def apikey_group() -> None:
+    """API keys for integrators (only a hash of each is stored)."""
+
+
+@apikey_group.command("add")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@KEY_FILE_OPTION
+def apikey_add_command(datadir: Path, name: str, key_file: Path | None) -> None:
+    """Create an API key for NAME and print it (shown only this once).
+
+    \b
+    Example:
+      sehat appliance apikey add /var/lib/sehat "HR system of Example Co."
+    """
+    with AccessStore.open(DataDir(datadir, key_file)) as access:
+        key, token = access.add_key(name, utc_now())
+    click.echo(token)
+    click.echo(f"Key {key.key_id} for {key.name!r} created; send it as 'Authorization: Bearer <key>'.", err=True)
+
+
+@apikey_group.command("list")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@KEY_FILE_OPTION
+def apikey_list_command(datadir: Path, key_file: Path | None) -> None:
+    """List API keys: id, state, created, name.
+
+    \b
+    Example:
+      sehat appliance apikey list /var/lib/sehat
+    """
+    with AccessStore.open(DataDir(datadir, key_file)) as access:
+        for key in access.keys():  # noqa: SIM118 - AccessStore is not a mapping
+            state = "active" if key.active else f"revoked {format_timestamp(key.revoked_at)}"  # type: ignore[arg-type]
+            click.echo(f"{key.key_id}  {state:<28}  {format_timestamp(key.created_at)}  {key.name}")
+
+
+@apikey_group.command("revoke")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("key_id")
+@KEY_FILE_OPTION
+def apikey_revoke_command(datadir: Path, key_id: str, key_file: Path | None) -> None:
+    """Revoke the API key KEY_ID; it gets 401 from then on.
+
+    \b
+    Example:
+      sehat appliance apikey revoke /var/lib/sehat 3f2a9c1b7d4e
+    """
+    with AccessStore.open(DataDir(datadir, key_file)) as access:
+        access.revoke_key(key_id, utc_now())
+    click.echo(f"Key {key_id} revoked.")
+
+
+@appliance_group.group("user")
+def user_group() -> None:
+    """Operator accounts for the admin pages."""
+
+
+@user_group.command("add")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@click.password_option(help="At least 8 characters; asked for twice when not given.")
+@KEY_FILE_OPTION
+def user_add_command(datadir: Path, name: str, password: str, key_file: Path | None) -> None:
+    """Create an operator account NAME (the password is hashed with scrypt).
+
+    \b
+    Example:
+      sehat appliance user add /var/lib/sehat admin
+    """
+    with AccessStore.open(DataDir(datadir, key_file)) as access:
+        access.add_user(name, password, utc_now())
+    click.echo(f"Operator {name!r} created.")

@@ -88,6 +88,17 @@ MIGRATIONS = (
         CREATE INDEX sync_history_issuer ON sync_history (issuer, id)
         """,
     ),
+    Migration(
+        "0002_sync_counts",
+        """
+        CREATE TABLE sync_counts (
+            issuer TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (issuer, outcome)
+        ) WITHOUT ROWID
+        """,
+    ),
 )
 
 
@@ -334,6 +345,11 @@ class Replica:
             rows = self.connection.execute(query.format("WHERE issuer = ?"), (issuer, limit)).fetchall()
         return [SyncRecord(row[0], row[1], parse_timestamp(row[2], "history", "started_at"), *row[3:]) for row in rows]
 
+    def sync_counts(self) -> dict[tuple[str, str], int]:
+        """Every sync attempt ever made, by issuer and outcome (for monotonic metrics)."""
+        rows = self.connection.execute("SELECT issuer, outcome, count FROM sync_counts").fetchall()
+        return {(issuer, outcome): count for issuer, outcome, count in rows}
+
     # --- writing (the sync agent) -------------------------------------------------------------
 
     def set_feed_url(self, issuer: str, url: str) -> None:
@@ -498,6 +514,11 @@ class Replica:
                     record.bytes,
                     record.error,
                 ),
+            )
+            self.connection.execute(
+                "INSERT INTO sync_counts (issuer, outcome, count) VALUES (?, ?, 1) "
+                "ON CONFLICT(issuer, outcome) DO UPDATE SET count = count + 1",
+                (record.issuer, record.outcome),
             )
             stamp = format_timestamp(record.started_at)
             self.connection.execute(

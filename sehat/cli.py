@@ -11,7 +11,8 @@ from typing import Any
 
 import click
 
-from appliance.cli import appliance_group, status_command
+from appliance.audit_cli import audit_group
+from appliance.cli import appliance_group, status_command, verify_command
 from registry.cli import registry_group
 from sehat.demo import demo_command
 from sync_agent.cli import sync_group
@@ -45,9 +46,11 @@ def cli() -> None:
 
 
 cli.add_command(registry_group)
+appliance_group.add_command(audit_group)
 cli.add_command(appliance_group)
 cli.add_command(sync_group)
 cli.add_command(status_command)
+cli.add_command(verify_command)
 cli.add_command(demo_command)
 
 

@@ -1,13 +1,15 @@
-"""``sehat demo``: a whole registry-to-feed set-up on this machine, from the sample data.
+"""``sehat demo``: the whole chain on this machine, from the sample data to the kiosk.
 
 Builds a demo registry from ``data/sample.csv``, revokes one document and
 supersedes a provisional certificate with its diploma, publishes the signed feed
-and serves it on localhost, re-signing the head on a schedule like a real
-registry. It prints the codes to try and the trust anchor a box needs.
+and serves it on localhost (re-signing the head on a schedule like a real
+registry), creates a box that trusts it, syncs it on a schedule, and serves the
+box's kiosk and API. It prints three codes to try and a ``curl`` line for each.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -25,17 +27,24 @@ import click
 import schedule
 from waitress.server import create_server
 
+from appliance import create_app
+from appliance.datadir import DataDir
+from appliance.replica import Replica
+from appliance.store import close_stores
 from registry.config import RegistryConfig
 from registry.feed_server import create_feed_app
 from registry.publisher import Publisher
 from registry.registry import Registry
 from sehat.durable import write_atomic
+from sync_agent.agent import SyncAgent
+from sync_agent.config import SyncConfig
 from verifier.sealing import KdfParams
 
 DEMO_ISSUER = "demo"
 DEMO_NAME_FA = "صادرکننده نمونه (نسخه نمایشی)"
 DEMO_NAME_EN = "Demo issuer"
 DEMO_REVOCATION_REASON = "صدور اشتباه (نمونه نمایشی)"
+DEMO_SYNC_MINUTES = 5
 
 
 @dataclass(frozen=True)
@@ -82,27 +91,28 @@ def build_demo_registry(directory: Path, kdf_cost: int | None = None) -> DemoCod
     type=click.Path(file_okay=False, path_type=Path),
     help="Keep the demo's files here (default: a temporary folder removed on exit).",
 )
+@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True, help="The box's web port.")
 @click.option("--feed-port", type=click.IntRange(1, 65535), default=8081, show_default=True)
 @click.option("--kdf-cost", type=int, default=None, help="Override the sealing cost (log2 of scrypt N).")
-def demo_command(directory: Path | None, feed_port: int, kdf_cost: int | None) -> None:
-    """Run a demo registry from the sample data and serve its signed feed on localhost.
+def demo_command(directory: Path | None, port: int, feed_port: int, kdf_cost: int | None) -> None:
+    """Run the whole box on this machine: a demo registry, its signed feed, a synced box and its kiosk.
 
     \b
     Example:
       sehat demo
-      curl http://127.0.0.1:8081/head.json
+      open http://127.0.0.1:8080/ and type one of the printed codes
     """
     temporary = directory is None
     root = Path(tempfile.mkdtemp(prefix="sehat-demo-")) if directory is None else directory
     try:
-        _run_demo(root, feed_port, kdf_cost)
+        _run_demo(root, port, feed_port, kdf_cost)
     finally:
         if temporary:
             shutil.rmtree(root, ignore_errors=True)
 
 
-def _run_demo(root: Path, feed_port: int, kdf_cost: int | None) -> None:
-    registry_dir, feed_dir = root / "registry", root / "feed"
+def _run_demo(root: Path, port: int, feed_port: int, kdf_cost: int | None) -> None:
+    registry_dir, feed_dir, box_dir = root / "registry", root / "feed", root / "box"
     click.echo("Building the demo registry from the sample data…", err=True)
     codes = build_demo_registry(registry_dir, kdf_cost)
     config = RegistryConfig()
@@ -113,40 +123,68 @@ def _run_demo(root: Path, feed_port: int, kdf_cost: int | None) -> None:
 
     publish()
     with Registry.open(registry_dir) as registry:
-        anchor = json.dumps(registry.trust_anchor().to_dict(), ensure_ascii=False, indent=2)
+        anchor = registry.trust_anchor()
     trust_file = root / f"{DEMO_ISSUER}.trust.json"
-    write_atomic(trust_file, anchor.encode("utf-8"))
+    write_atomic(trust_file, json.dumps(anchor.to_dict(), ensure_ascii=False, indent=2).encode("utf-8"))
 
-    server = create_server(create_feed_app(feed_dir), host="127.0.0.1", port=feed_port, threads=4)
+    feed_server = create_server(create_feed_app(feed_dir), host="127.0.0.1", port=feed_port, threads=4)
+    threading.Thread(target=_serve_quietly, args=(feed_server,), name="feed", daemon=True).start()
+    feed_url = f"http://127.0.0.1:{feed_port}"
+
+    datadir = DataDir(box_dir)
+    Replica.create(datadir, [anchor], {DEMO_ISSUER: feed_url}).close()
+    agent = SyncAgent(datadir, SyncConfig(interval_minutes=DEMO_SYNC_MINUTES))
+    for outcome in agent.sync_once():
+        click.echo(outcome.describe(), err=True)
+
     stop = threading.Event()
 
     def republish_loop() -> None:
-        schedule.every(int(config.republish_interval.total_seconds())).seconds.do(publish)
+        scheduler = schedule.Scheduler()
+        scheduler.every(int(config.republish_interval.total_seconds())).seconds.do(publish)
         while not stop.wait(1):
-            schedule.run_pending()
+            scheduler.run_pending()
 
     threading.Thread(target=republish_loop, name="republish", daemon=True).start()
+    threading.Thread(target=agent.run, args=(stop,), name="sync", daemon=True).start()
+
+    app = create_app({"datadir": box_dir, "host": "127.0.0.1", "port": port})
+    box_server = create_server(app, host="127.0.0.1", port=port, threads=8)
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        server.close()
+        box_server.close()
+        feed_server.close()
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
-    click.echo(
-        f"\nSehat demo is running.\n"
-        f"  Signed feed:   http://127.0.0.1:{feed_port}/head.json\n"
-        f"  Trust anchor:  {trust_file}\n"
-        f"  Codes to try:\n"
-        f"    valid       {codes.valid}\n"
-        f"    revoked     {codes.revoked}\n"
-        f"    superseded  {codes.superseded}\n"
-        f"  Press Ctrl+C to stop.\n"
-    )
+    base = f"http://127.0.0.1:{port}"
+    lines = [
+        "",
+        "Sehat demo is running.",
+        f"  Kiosk:         {base}/",
+        f"  API document:  {base}/api/v1/openapi.json",
+        f"  Signed feed:   {feed_url}/head.json",
+        f"  Trust anchor:  {trust_file}",
+        "  Codes to try:",
+    ]
+    for label, code in (("valid", codes.valid), ("revoked", codes.revoked), ("superseded", codes.superseded)):
+        lines.append(f"    {label:<11} {code}")
+    lines.append("  Or from a shell:")
+    for code in (codes.valid, codes.revoked, codes.superseded):
+        body = json.dumps({"code": code})
+        lines.append(f"    curl -s -X POST {base}/api/v1/verify -H 'Content-Type: application/json' -d '{body}'")
+    lines.append("  Press Ctrl+C to stop.")
+    click.echo("\n".join(lines) + "\n")
     try:
-        server.run()
-    except OSError:
-        if not stop.is_set():
-            raise
-    stop.set()
+        _serve_quietly(box_server)
+    finally:
+        stop.set()
+        close_stores(app)
     click.echo("Demo stopped.", err=True)
+
+
+def _serve_quietly(server: object) -> None:
+    """Run a waitress server until it is closed (closing raises in its loop; that is the stop)."""
+    with contextlib.suppress(OSError):
+        server.run()  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from types import FrameType
 
 import click
 
-from appliance.cli import KEY_FILE_OPTION, parse_feeds
+from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
 from appliance.datadir import DataDir
 from appliance.replica import Replica
 from sync_agent.agent import SyncAgent, SyncOutcome

@@ -206,6 +206,9 @@ class BundleFetcher(Fetcher):
             self._stream: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()
         except OSError as error:
             raise DownloadError(f"cannot read bundle {path}: {error.strerror}") from error
+        if not self._stream.seekable():
+            self._stream.close()
+            raise DownloadError(f"bundle {path} is not a regular file; copy it from the stick first")
         self._index: BundleIndex | None = None
         self._entries: dict[str, BundleEntry] = {}
 

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
+from appliance import create_app
 from appliance.datadir import DataDir
 from appliance.replica import Replica
+from appliance.store import close_stores
 from data.generator import generate_graduates, write_csv
 from registry.publisher import Publisher
 from registry.registry import Registry
@@ -67,6 +72,7 @@ def publish(tmp_path: Path) -> Callable[..., Path]:
     return publish_feed
 
 
+from tests.support.servers import serving  # noqa: E402
 from tests.support.simulator import FeedSimulator  # noqa: E402 - it imports NOW from here
 
 # --- the box side: a feed simulator, a box that trusts it, and an agent to sync it ---------------
@@ -106,3 +112,72 @@ def box(tmp_path: Path, simulator: FeedSimulator) -> DataDir:
 @pytest.fixture
 def agent(box: DataDir, simulator: FeedSimulator) -> SyncAgent:
     return SyncAgent(box, TEST_SYNC_CONFIG, clock=lambda: simulator.now)
+
+
+# --- the box's web app -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DemoCodes:
+    """Codes of each kind in a synced box, with the holder's national ID where it matters."""
+
+    valid: str
+    valid_national_id: str
+    revoked: str
+    superseded: str
+
+
+@pytest.fixture
+def synced(simulator: FeedSimulator, box: DataDir, agent: SyncAgent) -> DemoCodes:
+    """A box synced with 30 records, one revoked and one provisional certificate superseded."""
+    codes = simulator.add_records(30)
+    revoked = simulator.revoke(1)[0]
+    ((superseded, _),) = simulator.add_superseded_pairs(1)
+    simulator.publish()
+    (outcome,) = agent.sync_once()
+    assert outcome.ok
+    valid = next(code for code in codes if code != revoked)
+    return DemoCodes(valid, simulator.registry.lookup(valid).national_id, revoked, superseded)
+
+
+def app_settings(box: DataDir, simulator: FeedSimulator, **overrides: object) -> dict[str, object]:
+    settings: dict[str, object] = {
+        "datadir": box.path,
+        "clock": lambda: simulator.now,
+        "anonymous_rate_limit": "1000 per minute",
+        "keyed_rate_limit": "5000 per minute",
+    }
+    settings.update(overrides)
+    return settings
+
+
+@pytest.fixture
+def make_app(box: DataDir, simulator: FeedSimulator) -> Iterator[Callable[..., Flask]]:
+    """Factory: ``make_app(**settings)`` → the box's app on the synced replica; closed afterwards."""
+    apps: list[Flask] = []
+
+    def factory(**overrides: object) -> Flask:
+        app = create_app(app_settings(box, simulator, **overrides))
+        apps.append(app)
+        return app
+
+    yield factory
+    for app in apps:
+        close_stores(app)
+
+
+@pytest.fixture
+def app(make_app: Callable[..., Flask], synced: DemoCodes) -> Flask:
+    return make_app()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def live_box(app: Flask) -> Iterator[str]:
+    """The box's app served by a real waitress server on 127.0.0.1; yields its base URL."""
+    with serving(app) as base_url:
+        yield base_url

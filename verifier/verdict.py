@@ -43,11 +43,11 @@ class ReplicaInfo:
     """How current the data behind a verdict is."""
 
     seq: int
-    as_of: datetime
+    as_of: datetime | None  # None: the box has never held this data
     stale: bool
 
     def to_dict(self) -> dict[str, Any]:
-        return {"seq": self.seq, "as_of": format_timestamp(self.as_of), "stale": self.stale}
+        return {"seq": self.seq, "as_of": format_timestamp(self.as_of) if self.as_of else None, "stale": self.stale}
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,105 @@
+"""The operator's pages: login, status and sync history, audit export, API keys."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
+from werkzeug.wrappers.response import Response as BaseResponse
+
+from appliance.access import LockoutPolicy
+from appliance.security import limiter, login_limit, login_required
+from appliance.service import now
+from appliance.status import status_document
+from appliance.store import app_config, stores
+from verifier.verdict_text import persian_digits
+
+admin = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only redirect within the box after login."""
+    if target and target.startswith("/") and not target.startswith("//") and not urlsplit(target).netloc:
+        return target
+    return url_for("admin.dashboard")
+
+
+@admin.route("/login", methods=["GET", "POST"])
+@limiter.limit(login_limit, methods=["POST"])
+def login() -> str | BaseResponse:
+    if request.method == "GET":
+        return render_template("admin/login.html", next=request.args.get("next", ""))
+    config = app_config()
+    name = request.form.get("name", "").strip()
+    policy = LockoutPolicy(config.lockout_after, config.lockout_seconds, config.lockout_max_seconds)
+    result = stores().access.check_login(name, request.form.get("password", ""), now(), policy)
+    if not result.ok:
+        if result.locked_until is not None:
+            wait = max(1, int((result.locked_until - now()).total_seconds()))
+            flash(
+                f"Too many failed attempts: the account is locked for {wait} seconds. "
+                f"به دلیل تلاش‌های ناموفق پیاپی، این حساب {persian_digits(str(wait))} ثانیه قفل است.",
+                "error",
+            )
+        else:
+            flash("Wrong name or password. نام کاربری یا گذرواژه نادرست است.", "error")
+        return render_template("admin/login.html", next=request.form.get("next", "")), 401  # type: ignore[return-value]
+    session.clear()
+    session["operator"] = name
+    session.permanent = True
+    return redirect(_safe_next(request.form.get("next")))
+
+
+@admin.post("/logout")
+def logout() -> BaseResponse:
+    session.clear()
+    return redirect(url_for("admin.login"))
+
+
+@admin.get("/")
+@login_required
+def dashboard() -> str:
+    replica = stores().replica
+    return render_template(
+        "admin/dashboard.html",
+        status=status_document(replica, now()),
+        history=replica.history(30),
+        audit_entries=stores().audit.count(),
+    )
+
+
+@admin.get("/audit.csv")
+@login_required
+def audit_export() -> Response:
+    days = request.args.get("days", type=int)
+    since = now() - timedelta(days=days) if days else None
+    out = io.StringIO()
+    stores().audit.export_csv(out, since=since)
+    response = Response(out.getvalue(), mimetype="text/csv")
+    response.headers["Content-Disposition"] = "attachment; filename=sehat-audit.csv"
+    return response
+
+
+@admin.get("/audit/verify")
+@login_required
+def audit_verify() -> str:
+    return render_template("admin/audit.html", check=stores().audit.verify())
+
+
+@admin.route("/keys", methods=["GET", "POST"])
+@login_required
+def keys() -> str:
+    token = None
+    if request.method == "POST":
+        _, token = stores().access.add_key(request.form.get("name", ""), now())
+    return render_template("admin/keys.html", keys=stores().access.keys(), token=token)
+
+
+@admin.post("/keys/<key_id>/revoke")
+@login_required
+def revoke_key(key_id: str) -> BaseResponse:
+    stores().access.revoke_key(key_id, now())
+    flash(f"Key {key_id} revoked. کلید {key_id} باطل شد.", "info")
+    return redirect(url_for("admin.keys"))

@@ -1,0 +1,66 @@
+"""Assembling the box's web app: configuration, stores, security, blueprints, errors, metrics."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from flask import Flask
+
+from appliance.admin import admin
+from appliance.api import api
+from appliance.config import ApplianceConfig
+from appliance.datadir import DataDir
+from appliance.kiosk import kiosk
+from appliance.metrics import Metrics
+from appliance.security import csrf, init_security
+from appliance.store import EXTENSION, init_stores
+from appliance.web_errors import register_error_handlers
+
+
+def _session_secret(datadir: DataDir) -> bytes:
+    """Stable across restarts, unique per box, and never stored: derived from the box key."""
+    return HKDF(hashes.SHA256(), 32, salt=None, info=b"sehat/session-secret/v1").derive(datadir.read_key())
+
+
+def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the app from ``SEHAT_*`` environment variables, then ``test_config`` overrides.
+
+    ``test_config`` may also carry ``clock`` (a callable returning an aware datetime)
+    and any Flask setting in upper case.
+    """
+    overrides = dict(test_config or {})
+    clock: Callable[[], datetime] = overrides.pop("clock", lambda: datetime.now(UTC))
+    flask_settings = {name: overrides.pop(name) for name in list(overrides) if name.isupper()}
+    config = ApplianceConfig.from_environment().with_overrides(overrides)
+    app = Flask(__name__)
+    datadir = DataDir(config.datadir, config.key_file)
+    app.config.update(
+        SEHAT=config,
+        SEHAT_CLOCK=clock,
+        SECRET_KEY=_session_secret(datadir),
+        MAX_CONTENT_LENGTH=config.max_body_bytes,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=config.secure_cookies,
+        SESSION_COOKIE_NAME="sehat_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=config.session_minutes),
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_AS_ASCII=False,
+    )
+    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.config.update(flask_settings)
+    init_stores(app, config)
+    init_security(app)
+    register_error_handlers(app)
+    app.register_blueprint(kiosk)
+    app.register_blueprint(api)
+    app.register_blueprint(admin)
+    csrf.exempt(api)
+    app.extensions["sehat_metrics"] = Metrics(lambda: app.extensions[EXTENSION].for_this_thread().replica, clock)
+    logging.getLogger("appliance").setLevel(logging.INFO)
+    return app

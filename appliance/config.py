@@ -1,0 +1,81 @@
+"""The box's web settings: one typed object, from defaults, a mapping, or SEHAT_* environment variables.
+
+systemd units set ``SEHAT_DATADIR`` and friends; tests pass a mapping to
+``create_app``. Every limit the web app enforces is here, with its unit.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from appliance.audit import AUDIT_RETENTION_DAYS
+
+ENV_PREFIX = "SEHAT_"
+
+
+@dataclass(frozen=True)
+class ApplianceConfig:
+    datadir: Path = Path("/var/lib/sehat")
+    key_file: Path | None = None  # default: $CREDENTIALS_DIRECTORY/sehat-replica-key, else DATADIR/replica.key
+    host: str = "127.0.0.1"
+    port: int = 8080
+    threads: int = 8  # waitress worker threads, each with its own replica connection
+    open_verification: bool = True  # False: verification routes need an API key (keys-only)
+    anonymous_rate_limit: str = "30 per minute"  # per client address, against code enumeration
+    keyed_rate_limit: str = "600 per minute"  # per API key
+    login_rate_limit: str = "20 per minute"  # per client address on the login form
+    max_body_bytes: int = 64 << 20  # request bodies (bulk CSV files); bytes
+    bulk_max_rows: int = 200_000  # rows in one bulk request
+    bulk_audit_batch: int = 500  # bulk verdicts written to the audit log per transaction
+    audit_retention_days: int = AUDIT_RETENTION_DAYS
+    lockout_after: int = 5  # failed logins in a row before an account locks
+    lockout_seconds: int = 60  # first lock; doubles with each further failure
+    lockout_max_seconds: int = 3600
+    session_minutes: int = 60  # operator sessions expire after this much idle time
+    secure_cookies: bool = False  # True when the box is served over HTTPS
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError("port must be 1–65535")
+        for name in ("threads", "max_body_bytes", "bulk_max_rows", "bulk_audit_batch", "lockout_after"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+
+    def with_overrides(self, overrides: Mapping[str, Any]) -> ApplianceConfig:
+        known = {field.name: field for field in fields(self)}
+        values: dict[str, Any] = {}
+        for name, value in overrides.items():
+            if name not in known:
+                raise ValueError(f"unknown setting {name!r}")
+            values[name] = _coerce(getattr(self, name), name, value)
+        return replace(self, **values)
+
+    @classmethod
+    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ApplianceConfig:
+        """Defaults, overridden by ``SEHAT_<NAME>`` variables (e.g. ``SEHAT_DATADIR``)."""
+        environ = os.environ if environ is None else environ
+        names = {field.name for field in fields(cls)}
+        found = {
+            key[len(ENV_PREFIX) :].lower(): value
+            for key, value in environ.items()
+            if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in names
+        }
+        return cls().with_overrides(found)
+
+
+def _coerce(current: Any, name: str, value: Any) -> Any:
+    if not isinstance(value, str):
+        return Path(value) if name in ("datadir", "key_file") and value is not None else value
+    if name in ("datadir", "key_file"):
+        return Path(value)
+    if isinstance(current, bool):
+        if value.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(f"{name} must be true or false")
+        return value.lower() in ("1", "true", "yes")
+    if isinstance(current, int):
+        return int(value)
+    return value

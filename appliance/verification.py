@@ -1,0 +1,109 @@
+"""The one verification function every channel uses: raw input in, verdict out.
+
+normalise → derive the lookup id under each trusted issuer → look it up in the
+replica → open the sealed payload → the verdict, "as of" the replica's data. The
+kiosk, the JSON API, bulk files and the command line all call ``Verifier.verify``,
+so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from appliance.replica import IssuerState, Replica
+from sync_agent.updater import effective_now
+from verifier.errors import InvalidFormatError
+from verifier.national_id import normalize_national_id
+from verifier.normalize import normalize_code
+from verifier.records import RecordPayload
+from verifier.sealing import RecordKeys, derive_record_keys, unseal
+from verifier.verdict import (
+    IssuerInfo,
+    ReplicaInfo,
+    Verdict,
+    verdict_for_record,
+    verdict_invalid_format,
+    verdict_not_found,
+)
+
+Clock = Callable[[], datetime]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A verdict and what the audit log records of it: the issuer and lookup id, never the code."""
+
+    verdict: Verdict
+    issuer: str | None
+    lookup_id: str | None
+
+
+class Verifier:
+    """Answers "is this code real?" from one replica."""
+
+    def __init__(self, replica: Replica, clock: Clock) -> None:
+        self.replica = replica
+        self.clock = clock
+
+    def verify(self, raw_code: str, national_id: str | None = None) -> Outcome:
+        """Verify a typed, pasted or scanned code.
+
+        Args:
+            raw_code: the input as given (any digit system, separators, or a link).
+            national_id: the national ID the asker typed, to compare with the record.
+
+        Returns:
+            The verdict; ``invalid_format`` for input that is not a code.
+
+        Raises:
+            InvalidNationalIdError: ``national_id`` was given and is not a valid national ID.
+        """
+        now = self.clock()
+        asked_id = normalize_national_id(national_id) if national_id else None
+        states = [state for state in self.replica.issuer_states() if state.profile is not None]
+        schemes = sorted({state.profile.check_digits for state in states if state.profile}) or ["none"]
+        try:
+            code = normalize_code(raw_code, schemes)
+        except InvalidFormatError as error:
+            return Outcome(verdict_invalid_format(error, now), None, None)
+        keys = {state.issuer: self._keys(code, state) for state in states}
+        judged = effective_now(now, self.replica.clock_floor())
+        with self.replica.reading():
+            current = {state.issuer: state for state in self.replica.issuer_states()}
+            for issuer, record_keys in keys.items():
+                box = self.replica.lookup(issuer, record_keys.lookup_id)
+                if box is None:
+                    continue
+                state = current[issuer]
+                payload = RecordPayload.from_bytes(unseal(box, record_keys, issuer))
+                verdict = verdict_for_record(
+                    code,
+                    payload,
+                    IssuerInfo(issuer, state.anchor.name_fa or issuer, state.anchor.name_en or issuer),
+                    ReplicaInfo(seq=state.seq, as_of=state.as_of, stale=state.is_stale(judged)),
+                    now,
+                    asked_id,
+                )
+                return Outcome(verdict, issuer, record_keys.lookup_id.hex())
+            replica = _combined_replica_info(list(current.values()), judged)
+        first = next(iter(keys.items()), None)
+        return Outcome(
+            verdict_not_found(code, replica, now),
+            first[0] if first else None,
+            first[1].lookup_id.hex() if first else None,
+        )
+
+    @staticmethod
+    def _keys(code: str, state: IssuerState) -> RecordKeys:
+        assert state.profile is not None
+        return derive_record_keys(code, state.issuer, state.profile.kdf)
+
+
+def _combined_replica_info(states: list[IssuerState], now: datetime) -> ReplicaInfo:
+    """For a code found under no issuer: as of the least current issuer's data."""
+    if not states:
+        return ReplicaInfo(seq=0, as_of=None, stale=True)
+    oldest = min(states, key=lambda state: (state.as_of is not None, state.as_of or now))
+    return ReplicaInfo(seq=oldest.seq, as_of=oldest.as_of, stale=any(state.is_stale(now) for state in states))

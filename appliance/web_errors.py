@@ -1,0 +1,125 @@
+"""Every error answer: the contract's JSON on API routes, a page elsewhere, a request id always.
+
+Unexpected exceptions are logged with the request id the answer also carries, so
+an operator can find the trace an integrator reports, and nobody sees one.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from werkzeug.exceptions import HTTPException
+
+from sehat.errors import OperatorError
+from verifier.errors import InputError, SehatError
+
+logger = logging.getLogger(__name__)
+
+# Persian and English for the HTTP errors people and programs meet most.
+_HTTP_MESSAGES: dict[int, tuple[str, str]] = {
+    400: (
+        "The request is not valid JSON or not the expected shape.",
+        "درخواست JSON معتبر یا در قالب مورد انتظار نیست.",
+    ),
+    401: ("A valid API key is required (Authorization: Bearer …).", "کلید API معتبر لازم است."),
+    403: ("This action is not allowed.", "این کار مجاز نیست."),
+    404: ("Nothing is here.", "چنین نشانی‌ای وجود ندارد."),
+    405: ("This method is not allowed here.", "این روش درخواست در اینجا پذیرفته نیست."),
+    413: ("The request body is too large.", "حجم درخواست بیش از حد مجاز است."),
+    415: ("Unsupported content type.", "نوع محتوای درخواست پشتیبانی نمی‌شود."),
+    422: ("The input cannot be used.", "ورودی قابل استفاده نیست."),
+    429: ("Too many requests; wait and try again.", "درخواست‌ها بیش از حد مجاز است؛ کمی صبر کنید و دوباره تلاش کنید."),
+    500: ("Something went wrong on the box; the request id identifies it in the log.", "خطایی در دستگاه رخ داد."),
+    503: ("The box cannot read its data right now.", "دستگاه در حال حاضر نمی‌تواند داده‌هایش را بخواند."),
+}
+
+
+class ApiError(Exception):
+    """An error answer with a status, a machine code and messages in both languages."""
+
+    def __init__(self, status: int, code: str, message: str | None = None, message_fa: str | None = None) -> None:
+        default_en, default_fa = _HTTP_MESSAGES.get(status, ("Error.", "خطا."))
+        super().__init__(message or default_en)
+        self.status = status
+        self.code = code
+        self.message = message or default_en
+        self.message_fa = message_fa or default_fa
+
+
+def request_id() -> str:
+    if "request_id" not in g:
+        g.request_id = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
+    value: str = g.request_id
+    return value
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/") or request.path in ("/healthz", "/metrics")
+
+
+def error_body(code: str, message: str, message_fa: str, status: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "error": {"code": code, "message": message, "message_fa": message_fa},
+        "request_id": request_id(),
+    }
+    if status is not None:
+        body["status"] = status
+    return body
+
+
+def _answer(status: int, code: str, message: str, message_fa: str, verdict_status: str | None = None) -> Response:
+    if wants_json():
+        response = jsonify(error_body(code, message, message_fa, verdict_status))
+    else:
+        response = Response(
+            render_template("error.html", status=status, message=message, message_fa=message_fa, rid=request_id()),
+            mimetype="text/html",
+        )
+    response.status_code = status
+    return response
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.before_request
+    def assign_request_id() -> None:
+        request_id()
+
+    @app.after_request
+    def expose_request_id(response: Response) -> Response:
+        response.headers["X-Request-Id"] = request_id()
+        return response
+
+    @app.errorhandler(ApiError)
+    def api_error(error: ApiError) -> Response:
+        return _answer(error.status, error.code, error.message, error.message_fa)
+
+    @app.errorhandler(InputError)
+    def input_error(error: InputError) -> Response:
+        return _answer(422, error.code, error.message, error.message_fa, "invalid_format")
+
+    @app.errorhandler(OperatorError)
+    def operator_error(error: OperatorError) -> Response:
+        return _answer(400, error.code, error.message, error.message_fa)
+
+    @app.errorhandler(SehatError)
+    def store_error(error: SehatError) -> Response:
+        logger.error("request %s: %s", request_id(), error.message)
+        return _answer(503, error.code, error.message, error.message_fa)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        message, message_fa = _HTTP_MESSAGES.get(status, (error.description or error.name, error.name))
+        response = _answer(status, error.name.lower().replace(" ", "_"), message, message_fa)
+        if status == 429 and error.response is not None and "Retry-After" in error.response.headers:
+            response.headers["Retry-After"] = error.response.headers["Retry-After"]
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        logger.exception("request %s failed", request_id())
+        message, message_fa = _HTTP_MESSAGES[500]
+        return _answer(500, "internal_error", message, message_fa)
