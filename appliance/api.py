@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 from importlib import resources
-from typing import Any
+from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, jsonify, request, stream_with_context
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -57,7 +59,14 @@ def verify_link(code: str) -> Response:
 @require_verifier_access
 def verify_bulk() -> Response:
     upload = request.files.get("file")
-    stream = upload.stream if upload is not None else request.stream
+    if upload is not None:
+        # Werkzeug closes uploaded files when the request ends, before a streamed answer is
+        # done; a spooled copy (on disk past 1 MiB) outlives it and is closed by read_rows.
+        stream: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=1 << 20)  # noqa: SIM115
+        shutil.copyfileobj(upload.stream, stream)
+        stream.seek(0)
+    else:
+        stream = request.stream
     rows = read_rows(stream, app_config().bulk_max_rows)
     results = verify_many(((row.line, row.code, row.national_id) for row in rows), "bulk")
     if "application/json" in request.headers.get("Accept", ""):

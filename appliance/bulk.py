@@ -65,14 +65,19 @@ def read_rows(stream: IO[bytes], max_rows: int) -> Iterator[BulkRow]:
     id_at = header.index("national_id") if "national_id" in header else None
 
     def rows() -> Iterator[BulkRow]:
-        for count, fields in enumerate(reader, start=1):
-            if count > max_rows:
-                raise ApiError(413, "too_many_rows", f"A bulk file may hold at most {max_rows} rows.")
-            if not any(field.strip() for field in fields):
-                continue
-            code = fields[code_at] if code_at < len(fields) else ""
-            national_id = fields[id_at].strip() if id_at is not None and id_at < len(fields) else ""
-            yield BulkRow(line=reader.line_num, code=code, national_id=national_id or None)
+        try:
+            for count, fields in enumerate(reader, start=1):
+                if count > max_rows:
+                    raise ApiError(413, "too_many_rows", f"A bulk file may hold at most {max_rows} rows.")
+                if not any(field.strip() for field in fields):
+                    continue
+                code = fields[code_at] if code_at < len(fields) else ""
+                national_id = fields[id_at].strip() if id_at is not None and id_at < len(fields) else ""
+                yield BulkRow(line=reader.line_num, code=code, national_id=national_id or None)
+        except csv.Error as error:
+            raise ApiError(422, "bad_bulk_file", f"Line {reader.line_num} is not valid CSV: {error}") from error
+        finally:
+            text.detach().close()
 
     return rows()
 

@@ -13,6 +13,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance import create_app
+from appliance.access import AccessStore
 from appliance.datadir import DataDir
 from appliance.replica import Replica
 from appliance.store import close_stores
@@ -74,6 +75,7 @@ def publish(tmp_path: Path) -> Callable[..., Path]:
 
 from tests.support.servers import serving  # noqa: E402
 from tests.support.simulator import FeedSimulator  # noqa: E402 - it imports NOW from here
+from tests.support.web import PASSWORD  # noqa: E402
 
 # --- the box side: a feed simulator, a box that trusts it, and an agent to sync it ---------------
 
@@ -181,3 +183,11 @@ def live_box(app: Flask) -> Iterator[str]:
     """The box's app served by a real waitress server on 127.0.0.1; yields its base URL."""
     with serving(app) as base_url:
         yield base_url
+
+
+@pytest.fixture
+def operator(box: DataDir, simulator: FeedSimulator) -> str:
+    """An operator account on the box; its password is ``tests.support.web.PASSWORD``."""
+    with AccessStore.open(box) as access:
+        access.add_user("admin", PASSWORD, simulator.now)
+    return "admin"
