@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import getpass
 import json
+import logging
 import os
 import signal
+import threading
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from types import FrameType
 
@@ -17,6 +20,7 @@ from appliance import create_app
 from appliance.access import AccessStore
 from appliance.audit import AuditEntry, AuditLog
 from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
+from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
 from appliance.replica import Replica
 from appliance.status import status_document
@@ -25,9 +29,12 @@ from appliance.verification import Verifier
 from sehat.errors import OperatorError
 from sync_agent.agent import utc_now
 from verifier.canonical import format_timestamp
-from verifier.errors import MalformedObjectError
+from verifier.errors import MalformedObjectError, SehatError
 from verifier.signing import TrustAnchor
 from verifier.verdict_text import describe_en, describe_fa
+
+logger = logging.getLogger(__name__)
+AUDIT_PRUNE_INTERVAL = timedelta(days=1)
 
 
 @click.group("appliance")
@@ -147,6 +154,8 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
+    stop = threading.Event()
+    threading.Thread(target=_prune_audit_daily, args=(config, stop), name="audit-retention", daemon=True).start()
     url = f"http://{config.host}:{getattr(server, 'effective_port', config.port)}/"
     (ready or (lambda where: click.echo(f"Serving the box at {where}", err=True)))(url)
     try:
@@ -154,7 +163,25 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
     except OSError:  # the listening socket closed by the signal handler
         pass
     finally:
+        stop.set()
         close_stores(app)
+
+
+def _prune_audit_daily(config: ApplianceConfig, stop: threading.Event) -> None:
+    """Apply the audit retention at start and once a day, behind signed checkpoints."""
+    datadir = DataDir(config.datadir, config.key_file)
+    while True:
+        try:
+            with AuditLog.open(datadir, create=True) as audit:
+                pruned = audit.prune(utc_now() - timedelta(days=config.audit_retention_days))
+            if pruned:
+                logger.info(
+                    "audit retention: pruned %d entries older than %d days", pruned, config.audit_retention_days
+                )
+        except SehatError as error:  # a tampered log is kept as evidence; the operator sees it in audit verify
+            logger.error("audit retention skipped: %s", error.message)
+        if stop.wait(AUDIT_PRUNE_INTERVAL.total_seconds()):
+            return
 
 
 @click.command("verify")

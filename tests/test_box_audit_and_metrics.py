@@ -110,3 +110,25 @@ def test_the_cli_verification_is_audited_as_the_cli_channel(box: DataDir, synced
         audit.export_csv(out)
     (row,) = csv.DictReader(io.StringIO(out.getvalue()))
     assert (row["channel"], row["status"]) == ("cli", "revoked")
+
+
+def test_the_served_box_applies_the_audit_retention_behind_a_checkpoint(box: DataDir, synced: DemoCodes) -> None:
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from appliance.audit import AuditEntry
+    from appliance.cli import _prune_audit_daily
+    from appliance.config import ApplianceConfig
+
+    old = datetime.now(UTC) - timedelta(days=400)
+    entry = AuditEntry(at=old, channel="api", client="127.0.0.1", actor=None, issuer=None, lookup_id=None,
+                       status="invalid_format")  # fmt: skip
+    with AuditLog.open(box, create=True) as audit:
+        audit.append([entry, entry])
+        audit.append([AuditEntry(**{**entry.__dict__, "at": datetime.now(UTC)})])
+    stop = threading.Event()
+    stop.set()
+    _prune_audit_daily(ApplianceConfig(datadir=box.path, audit_retention_days=365), stop)
+    with AuditLog.open(box) as audit:
+        assert audit.count() == 1
+        assert audit.verify().ok
