@@ -34,20 +34,13 @@ from typing import TextIO
 
 import jdatetime
 
+from registry.importer import COLUMNS as IMPORT_COLUMNS
 from verifier.national_id import check_digit, is_valid_national_id
+from verifier.records import DOCUMENT_TYPES as RECORD_DOCUMENT_TYPES
 
-CSV_COLUMNS: tuple[str, ...] = (
-    "code",
-    "national_id",
-    "full_name",
-    "document_type",
-    "degree_level",
-    "field",
-    "institution",
-    "issued_on",
-)
-
-DOCUMENT_TYPES: tuple[str, ...] = ("diploma", "provisional", "transcript", "confirmation", "enrolment")
+# The registry's import format and document types: the generator writes exactly what it reads.
+CSV_COLUMNS: tuple[str, ...] = IMPORT_COLUMNS
+DOCUMENT_TYPES: tuple[str, ...] = RECORD_DOCUMENT_TYPES
 
 DEFAULT_COUNT = 200
 DEFAULT_SEED = 1404
