@@ -47,7 +47,7 @@ def verify() -> Response:
     return _verdict_response(verify_one(code, national_id or None, "api"))
 
 
-@api.get("/api/v1/verify/<path:code>")
+@api.get("/api/v1/verify/<code:code>")
 @limiter.limit(verification_limit)
 @require_verifier_access
 def verify_link(code: str) -> Response:

@@ -10,6 +10,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from flask import Flask
+from werkzeug.routing import PathConverter
 
 from appliance.admin import admin
 from appliance.api import api
@@ -27,6 +28,13 @@ def _session_secret(datadir: DataDir) -> bytes:
     return HKDF(hashes.SHA256(), 32, salt=None, info=b"sehat/session-secret/v1").derive(datadir.read_key())
 
 
+class CodeConverter(PathConverter):
+    """A code in a link: anything, slashes and line breaks included, so that the verdict (not the
+    router) says what is wrong with it — exactly as for the same text sent by POST."""
+
+    regex = r"[^/][\s\S]*?"
+
+
 def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app from ``SEHAT_*`` environment variables, then ``test_config`` overrides.
 
@@ -38,6 +46,7 @@ def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     flask_settings = {name: overrides.pop(name) for name in list(overrides) if name.isupper()}
     config = ApplianceConfig.from_environment().with_overrides(overrides)
     app = Flask(__name__)
+    app.url_map.converters["code"] = CodeConverter
     datadir = DataDir(config.datadir, config.key_file)
     app.config.update(
         SEHAT=config,
