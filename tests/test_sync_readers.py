@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import timedelta
+
+from flask import Flask
 
 from appliance.datadir import DataDir
 from appliance.replica import Replica
@@ -65,3 +68,24 @@ def test_readers_see_a_large_delta_all_or_nothing(simulator: FeedSimulator, box:
     assert set(observed) <= {frozenset({"valid"}), frozenset({"revoked"})}, "never half a delta"
     assert observed[0] == frozenset({"valid"})
     assert observed[-1] == frozenset({"revoked"})
+
+
+def test_the_web_app_follows_the_replica_into_a_rebuilt_generation(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent, make_app: Callable[..., Flask]
+) -> None:
+    codes = simulator.add_records(20)
+    simulator.publish()
+    agent.sync_once()
+    client = make_app().test_client()
+    before = client.post("/api/v1/verify", json={"code": codes[0]}).get_json()
+    generation = box.current_generation()
+    for name in ("نام یکم", "نام دوم", "نام سوم", "نام چهارم"):  # many changes: the box takes a new snapshot
+        for code in codes:
+            simulator.registry.correct(code, {"full_name": name}, simulator.now)
+    simulator.publish()
+    agent.sync_once()
+    after = client.post("/api/v1/verify", json={"code": codes[0]}).get_json()
+    assert box.current_generation() == generation + 1
+    assert before["holder"]["name"] != "نام چهارم"
+    assert after["holder"]["name"] == "نام چهارم"
+    assert after["replica"]["seq"] == simulator.digest()[0]
