@@ -28,5 +28,8 @@ test: lint typecheck
 demo: install
 	$(BIN)/sehat demo
 
+bench: install
+	$(BIN)/python -m bench.run --out BENCHMARKS.md
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache

@@ -26,7 +26,7 @@ def _run_until_closed(server: Any) -> None:
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Serve a WSGI app on 127.0.0.1 for the duration of the block; yields its base URL."""
-    server = create_server(app, host="127.0.0.1", port=0, threads=4)
+    server: Any = create_server(app, host="127.0.0.1", port=0, threads=4)
     thread = threading.Thread(target=_run_until_closed, args=(server,), name="test-server", daemon=True)
     thread.start()
     try:

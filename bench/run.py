@@ -1,0 +1,235 @@
+"""``make bench``: how Sehat's hot paths compare with the floor beneath each, on this machine.
+
+Every result is a ratio against a baseline measured in the same run, so machines of
+different speed give comparable answers:
+
+- verification vs the bare scrypt derivation it cannot avoid (sealing makes the KDF the cost);
+- applying a segment vs raw ``INSERT``s of the same rows into the same encrypted store;
+- bootstrapping from a snapshot vs the same raw inserts;
+- verification over HTTP (waitress) vs the same verification called in-process;
+- a bulk file over HTTP vs the same verifications called in-process.
+
+Writes BENCHMARKS.md (or ``--out``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+import requests
+
+from appliance import create_app
+from appliance.datadir import DataDir
+from appliance.replica import Replica
+from appliance.store import close_stores
+from appliance.verification import Verifier
+from data.generator import generate_graduates, write_csv
+from registry.config import RegistryConfig
+from registry.publisher import Publisher
+from registry.registry import Registry
+from sehat.database import open_store, transaction
+from sehat.keyfile import create_key_file
+from tests.support.servers import serving
+from verifier.head import verify_head
+from verifier.sealing import KdfParams, derive_record_keys
+from verifier.segment import parse_segment
+from verifier.snapshot import parse_snapshot
+
+REPEATS = 3
+
+
+def best_of(action: Callable[[], object], repeats: int = REPEATS) -> float:
+    """The fastest of ``repeats`` runs, in seconds (the least disturbed by the rest of the machine)."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def graduates_csv(count: int, seed: int) -> bytes:
+    out = io.StringIO()
+    write_csv(generate_graduates(count, seed), out)
+    return out.getvalue().encode("utf-8")
+
+
+class Fixture:
+    """A registry of ``records`` at sealing cost ``kdf``, published, and a box synced from a bundle."""
+
+    def __init__(self, root: Path, records: int, kdf: KdfParams) -> None:
+        self.now = datetime.now(UTC)
+        self.registry = Registry.init(root / "registry", "bench", self.now, kdf=kdf)
+        self.codes = [code for _, code in self.registry.import_csv(graduates_csv(records, 1), self.now)]
+        self.publisher = Publisher(self.registry, RegistryConfig(max_segment_changes=10_000))
+        self.feed = root / "feed"
+        self.publisher.publish(self.feed, self.now)
+        self.datadir = DataDir(root / "box")
+        Replica.create(self.datadir, [self.registry.trust_anchor()], {}).close()
+        self.head_bytes = (self.feed / "head.json").read_bytes()
+        self.head = verify_head(self.head_bytes, self.registry.trust_anchor(), self.now)
+
+
+def bench_verification(root: Path) -> tuple[float, float]:
+    """Verifications per second at the default sealing cost, vs bare derivations per second."""
+    fixture = Fixture(root / "verify", 300, KdfParams())
+    with Replica.open(fixture.datadir) as replica:
+        replica.accept_head("bench", fixture.head, fixture.head_bytes, None)
+        assert fixture.head.snapshot is not None
+        with open(fixture.feed / fixture.head.snapshot.path, "rb") as handle:
+            replica.bootstrap("bench", fixture.head.snapshot, parse_snapshot(handle, fixture.head.snapshot, "bench"),
+                              fixture.head)  # fmt: skip
+        verifier = Verifier(replica, lambda: fixture.now)
+        sample = fixture.codes[:40]
+        verify = best_of(lambda: [verifier.verify(code) for code in sample])
+        derive = best_of(lambda: [derive_record_keys(code, "bench", KdfParams()) for code in sample])
+    fixture.registry.close()
+    return len(sample) / verify, len(sample) / derive
+
+
+def bench_apply(root: Path) -> tuple[float, float, float]:
+    """Rows per second: segment apply, snapshot bootstrap, and raw inserts of the same rows."""
+    fixture = Fixture(root / "apply", 10_000, KdfParams(log2_n=1))
+    segment = fixture.head.segments[0]
+    snapshot = fixture.head.snapshot
+    assert snapshot is not None
+    with open(fixture.feed / segment.path, "rb") as handle:
+        raw_rows = [(change.lookup_id, change.box) for change in parse_segment(handle, segment, "bench")]
+
+    def apply_segment() -> None:
+        scratch = DataDir(Path(tempfile.mkdtemp(dir=root)))
+        Replica.create(scratch, [fixture.registry.trust_anchor()], {}).close()
+        with Replica.open(scratch) as replica, open(fixture.feed / segment.path, "rb") as handle:
+            replica.apply_segment("bench", segment, parse_segment(handle, segment, "bench"), fixture.head)
+
+    def bootstrap() -> None:
+        scratch = DataDir(Path(tempfile.mkdtemp(dir=root)))
+        Replica.create(scratch, [fixture.registry.trust_anchor()], {}).close()
+        with Replica.open(scratch) as replica, open(fixture.feed / snapshot.path, "rb") as handle:
+            replica.bootstrap("bench", snapshot, parse_snapshot(handle, snapshot, "bench"), fixture.head)
+
+    def raw_insert() -> None:
+        folder = Path(tempfile.mkdtemp(dir=root))
+        connection = open_store(folder / "raw.db", create_key_file(folder / "k"), create=True)
+        connection.execute("CREATE TABLE rows (issuer TEXT, lookup_id BLOB, box BLOB, PRIMARY KEY (issuer, lookup_id))")
+        with transaction(connection):
+            connection.executemany("INSERT INTO rows VALUES ('bench', ?, ?)", raw_rows)
+        connection.close()
+
+    rows = len(raw_rows)
+    result = rows / best_of(apply_segment), rows / best_of(bootstrap), rows / best_of(raw_insert)
+    fixture.registry.close()
+    return result
+
+
+def bench_http(root: Path) -> tuple[float, float, float, float]:
+    """Verifications per second over HTTP and in-process; bulk rows per second likewise (cheap KDF)."""
+    fixture = Fixture(root / "http", 2_000, KdfParams(log2_n=1))
+    with Replica.open(fixture.datadir) as replica:
+        replica.accept_head("bench", fixture.head, fixture.head_bytes, None)
+        assert fixture.head.snapshot is not None
+        with open(fixture.feed / fixture.head.snapshot.path, "rb") as handle:
+            replica.bootstrap("bench", fixture.head.snapshot, parse_snapshot(handle, fixture.head.snapshot, "bench"),
+                              fixture.head)  # fmt: skip
+        verifier = Verifier(replica, lambda: fixture.now)
+        sample = fixture.codes[:300]
+        direct = len(sample) / best_of(lambda: [verifier.verify(code) for code in sample])
+        bulk_rows = fixture.codes * 5
+        direct_bulk = len(bulk_rows) / best_of(lambda: [verifier.verify(code) for code in bulk_rows])
+    app = create_app({"datadir": fixture.datadir.path, "anonymous_rate_limit": "1000000 per minute"})
+    body = ("code\n" + "\n".join(bulk_rows) + "\n").encode()
+    with serving(app) as base, requests.Session() as session:
+
+        def over_http() -> None:
+            for code in sample:
+                assert session.post(f"{base}/api/v1/verify", json={"code": code}, timeout=30).status_code == 200
+
+        def bulk() -> None:
+            answer = session.post(f"{base}/api/v1/verify/bulk", data=body, timeout=300)
+            assert answer.text.count("\n") == len(bulk_rows) + 1
+
+        http = len(sample) / best_of(over_http)
+        http_bulk = len(bulk_rows) / best_of(bulk)
+    close_stores(app)
+    fixture.registry.close()
+    return http, direct, http_bulk, direct_bulk
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--out", default="BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="sehat-bench-") as folder:
+        root = Path(folder)
+        verify_rate, derive_rate = bench_verification(root)
+        apply_rate, bootstrap_rate, raw_rate = bench_apply(root)
+        http_rate, direct_rate, bulk_rate, direct_bulk_rate = bench_http(root)
+    rows = [
+        ("verification, default sealing cost (scrypt 2^14)", "bare scrypt derivation", verify_rate, derive_rate, "/s"),
+        ("applying a 10,000-change segment", "raw INSERTs, same rows, same store", apply_rate, raw_rate, "rows/s"),
+        (
+            "bootstrapping 10,000 rows from a snapshot",
+            "raw INSERTs, same rows, same store",
+            bootstrap_rate,
+            raw_rate,
+            "rows/s",
+        ),
+        (
+            "POST /api/v1/verify over waitress (cheap KDF)",
+            "the same verification in-process",
+            http_rate,
+            direct_rate,
+            "/s",
+        ),
+        (
+            "bulk file over waitress (cheap KDF)",
+            "the same verifications in-process",
+            bulk_rate,
+            direct_bulk_rate,
+            "rows/s",
+        ),
+    ]
+    lines = [
+        "# Benchmarks",
+        "",
+        "Made by `make bench` (`bench/run.py`). Each line compares a path of Sehat with the floor beneath it,",
+        f"measured in the same run (best of {REPEATS}); the ratio is what travels between machines.",
+        "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d} on {platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}.",
+        "",
+        "| path | baseline | path rate | baseline rate | ratio (path / baseline) |",
+        "|---|---|---|---|---|",
+    ]
+    for name, baseline, rate, base_rate, unit in rows:
+        lines.append(f"| {name} | {baseline} | {rate:,.0f} {unit} | {base_rate:,.0f} {unit} | {rate / base_rate:.2f} |")
+    lines += [
+        "",
+        "Reading them:",
+        "",
+        "- Verification at the default cost runs at nearly the rate of the bare KDF: sealing makes each guess",
+        "  (and each honest lookup) cost one scrypt derivation, and everything else — normalising, the",
+        "  encrypted lookup, opening the box, the verdict — is small beside it.",
+        "- Applying a segment costs more than raw inserts because it parses and checks every line, sorts by",
+        "  key, moves the cursor and recomputes the state digest against the signed head in the same",
+        "  transaction; bootstrapping also copies the store into a new generation and fsyncs it.",
+        "- Over HTTP, each request adds the web stack (waitress, Flask, rate limiting) and, above all, the",
+        "  audit log's durable write: every verification is committed with an fsync before it is answered,",
+        "  so that no answered verification can be missing from the log after a power cut. At the default",
+        "  sealing cost this overhead is small beside the KDF; bulk files amortise the audit writes in batches.",
+    ]
+    Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
