@@ -77,16 +77,20 @@ class Fixture:
         self.head_bytes = (self.feed / "head.json").read_bytes()
         self.head = verify_head(self.head_bytes, self.registry.trust_anchor(), self.now)
 
+    def fill(self, replica: Replica) -> None:
+        """Bring ``replica`` to the feed's state from its snapshot, as a new box would."""
+        snapshot = self.head.snapshot
+        assert snapshot is not None
+        replica.accept_head("bench", self.head, self.head_bytes, None)
+        with open(self.feed / snapshot.path, "rb") as handle:
+            replica.bootstrap("bench", snapshot, parse_snapshot(handle, snapshot, "bench"), self.head)
+
 
 def bench_verification(root: Path) -> tuple[float, float]:
     """Verifications per second at the default sealing cost, vs bare derivations per second."""
     fixture = Fixture(root / "verify", 300, KdfParams())
     with Replica.open(fixture.datadir) as replica:
-        replica.accept_head("bench", fixture.head, fixture.head_bytes, None)
-        assert fixture.head.snapshot is not None
-        with open(fixture.feed / fixture.head.snapshot.path, "rb") as handle:
-            replica.bootstrap("bench", fixture.head.snapshot, parse_snapshot(handle, fixture.head.snapshot, "bench"),
-                              fixture.head)  # fmt: skip
+        fixture.fill(replica)
         verifier = Verifier(replica, lambda: fixture.now)
         sample = fixture.codes[:40]
         verify = best_of(lambda: [verifier.verify(code) for code in sample])
@@ -134,11 +138,7 @@ def bench_http(root: Path) -> tuple[float, float, float, float]:
     """Verifications per second over HTTP and in-process; bulk rows per second likewise (cheap KDF)."""
     fixture = Fixture(root / "http", 2_000, KdfParams(log2_n=1))
     with Replica.open(fixture.datadir) as replica:
-        replica.accept_head("bench", fixture.head, fixture.head_bytes, None)
-        assert fixture.head.snapshot is not None
-        with open(fixture.feed / fixture.head.snapshot.path, "rb") as handle:
-            replica.bootstrap("bench", fixture.head.snapshot, parse_snapshot(handle, fixture.head.snapshot, "bench"),
-                              fixture.head)  # fmt: skip
+        fixture.fill(replica)
         verifier = Verifier(replica, lambda: fixture.now)
         sample = fixture.codes[:300]
         direct = len(sample) / best_of(lambda: [verifier.verify(code) for code in sample])
