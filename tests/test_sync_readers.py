@@ -29,6 +29,7 @@ def test_readers_see_a_large_delta_all_or_nothing(simulator: FeedSimulator, box:
     observed: list[frozenset[str]] = []
     errors: list[BaseException] = []
     syncing = threading.Event()
+    first_read = threading.Event()
     done = threading.Event()
     reads_during_sync = 0
 
@@ -46,6 +47,7 @@ def test_readers_see_a_large_delta_all_or_nothing(simulator: FeedSimulator, box:
                             payload = RecordPayload.from_bytes(unseal(box_bytes, key, simulator.issuer))
                             statuses.append(payload.status)
                     observed.append(frozenset(statuses))
+                    first_read.set()
                     if syncing.is_set():
                         reads_during_sync += 1
                 except BaseException as error:  # the test's whole point is to see any of them
@@ -55,6 +57,7 @@ def test_readers_see_a_large_delta_all_or_nothing(simulator: FeedSimulator, box:
     readers = [threading.Thread(target=read_loop) for _ in range(2)]
     for reader in readers:
         reader.start()
+    assert first_read.wait(timeout=30), "the readers read before the sync starts"
     syncing.set()
     (outcome,) = agent.sync_once()
     syncing.clear()
