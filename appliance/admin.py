@@ -14,9 +14,11 @@ from appliance.security import limiter, login_limit, login_required
 from appliance.service import now
 from appliance.status import status_document
 from appliance.store import app_config, stores
+from appliance.web_errors import ApiError
 from verifier.verdict_text import persian_digits
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
+MAX_EXPORT_DAYS = 36_500
 
 
 def _safe_next(target: str | None) -> str:
@@ -74,6 +76,8 @@ def dashboard() -> str:
 @login_required
 def audit_export() -> Response:
     days = request.args.get("days", type=int)
+    if days is not None and not 1 <= days <= MAX_EXPORT_DAYS:
+        raise ApiError(400, "bad_request", f"days must be 1–{MAX_EXPORT_DAYS}.", "بازه روزها نامعتبر است.")
     since = now() - timedelta(days=days) if days else None
     out = io.StringIO()
     stores().audit.export_csv(out, since=since)

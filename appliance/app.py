@@ -21,6 +21,7 @@ from appliance.metrics import Metrics
 from appliance.security import csrf, init_security
 from appliance.store import EXTENSION, init_stores
 from appliance.web_errors import register_error_handlers
+from sehat.errors import OperatorError
 
 
 def _session_secret(datadir: DataDir) -> bytes:
@@ -44,7 +45,10 @@ def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     overrides = dict(test_config or {})
     clock: Callable[[], datetime] = overrides.pop("clock", lambda: datetime.now(UTC))
     flask_settings = {name: overrides.pop(name) for name in list(overrides) if name.isupper()}
-    config = ApplianceConfig.from_environment().with_overrides(overrides)
+    try:
+        config = ApplianceConfig.from_environment().with_overrides(overrides)
+    except ValueError as error:
+        raise OperatorError(f"Bad setting: {error}", f"تنظیمات نادرست است: {error}") from error
     app = Flask(__name__)
     app.url_map.converters["code"] = CodeConverter
     datadir = DataDir(config.datadir, config.key_file)

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -147,7 +148,16 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
     """Run the web app until SIGTERM or SIGINT, closing every store connection on the way out."""
     app = create_app(settings)
     config = app.config["SEHAT"]
-    server = create_server(app, host=config.host, port=config.port, threads=config.threads)
+    try:
+        # Bound here, not inside waitress, so a busy port is one clear line and leaks nothing.
+        listener = socket.create_server((config.host, config.port))
+    except OSError as error:
+        close_stores(app)
+        raise OperatorError(
+            f"Cannot listen on {config.host}:{config.port}: {error.strerror}.",
+            f"گوش دادن روی {config.host}:{config.port} ممکن نیست: {error.strerror}",
+        ) from error
+    server = create_server(app, sockets=[listener], threads=config.threads)
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
         server.close()

@@ -268,13 +268,19 @@ class Replica:
 
     @classmethod
     def open(cls, datadir: DataDir) -> Replica:
-        """Open the current replica; refuses a wrong or missing key with a clear message."""
-        generation = datadir.current_generation()
-        replica = cls(datadir, datadir.read_key())
-        for leftover in datadir.generations_on_disk():
-            if leftover > generation:
-                datadir.remove_generation(leftover)
-        return replica
+        """Open the current replica; refuses a wrong or missing key with a clear message.
+
+        Opening never removes files: an unfinished generation may be one the sync agent is
+        building right now. ``remove_unfinished_generations`` does that, under the sync lock.
+        """
+        return cls(datadir, datadir.read_key())
+
+    def remove_unfinished_generations(self) -> None:
+        """Remove generations newer than CURRENT, left by a bootstrap that crashed (hold the sync lock)."""
+        current = self.datadir.current_generation()
+        for leftover in self.datadir.generations_on_disk():
+            if leftover > current:
+                self.datadir.remove_generation(leftover)
 
     def close(self) -> None:
         self.connection.close()

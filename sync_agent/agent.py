@@ -20,6 +20,7 @@ import schedule
 
 from appliance.datadir import DataDir
 from appliance.replica import Replica, SyncRecord
+from sehat.database import DatabaseError
 from sehat.errors import OperatorError
 from sync_agent.config import SyncConfig
 from sync_agent.transport import BundleFetcher, Fetcher, HttpFetcher
@@ -92,12 +93,17 @@ class SyncAgent:
             outcome, error = _outcome_of(failure), failure.message
             after = replica.issuer_state(issuer).seq
             logger.warning("sync of %s from %s: %s", issuer, fetcher.source, error)
+        except DatabaseError as failure:
+            outcome, error = "failed", f"replica store error: {failure}"
+            after = replica.issuer_state(issuer).seq
+            logger.error("sync of %s from %s: %s", issuer, fetcher.source, error)
         except OSError as failure:
             outcome, error = "failed", f"local file error: {failure.strerror or failure}"
             after = replica.issuer_state(issuer).seq
             logger.warning("sync of %s from %s: %s", issuer, fetcher.source, error)
         finally:
             fetcher.close()
+            self._prune_downloads()
         record = SyncOutcome(
             issuer=issuer,
             source=fetcher.source,
@@ -124,10 +130,20 @@ class SyncAgent:
         )
         return record
 
+    def _prune_downloads(self) -> None:
+        """Remove downloads nobody resumed for a week (a cut transfer of a feed since moved on)."""
+        cutoff = time.time() - self.config.download_max_age_days * 86400
+        if not self.datadir.downloads.is_dir():
+            return
+        for path in self.datadir.downloads.iterdir():
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                path.unlink(missing_ok=True)
+
     def sync_once(self, feeds: dict[str, str] | None = None, only: list[str] | None = None) -> list[SyncOutcome]:
         """Sync every issuer (or those in ``only``) over HTTP; ``feeds`` overrides feed URLs."""
         outcomes = []
         with self.datadir.sync_lock(), Replica.open(self.datadir) as replica:
+            replica.remove_unfinished_generations()
             for state in replica.issuer_states():
                 if only is not None and state.issuer not in only:
                     continue
@@ -147,6 +163,7 @@ class SyncAgent:
     def import_bundle(self, path: Path) -> SyncOutcome:
         """Apply an offline bundle through the same verification and apply path as a download."""
         with self.datadir.sync_lock(), Replica.open(self.datadir) as replica:
+            replica.remove_unfinished_generations()
             fetcher = BundleFetcher(path, self.config)
             try:
                 issuer = fetcher.issuer_hint()
@@ -176,7 +193,7 @@ class SyncAgent:
             try:
                 (outcome,) = self.sync_once(only=[issuer]) or (None,)
                 ok = outcome is not None and outcome.ok
-            except (SehatError, OSError) as error:
+            except (SehatError, OSError, DatabaseError) as error:
                 logger.warning("sync of %s could not run: %s", issuer, error)
                 ok = False
             failures[issuer] = 0 if ok else failures.get(issuer, 0) + 1

@@ -20,6 +20,7 @@ class SyncConfig:
     failure_backoff_minutes: float = 1.0  # first wait after a failed scheduled sync
     failure_backoff_max_minutes: float = 60.0  # the wait doubles per failure up to this
     chunk_size: int = 64 << 10  # bytes read at a time
+    download_max_age_days: float = 7.0  # unfinished downloads older than this are removed
     user_agent: str = "sehat-sync/1"
     limits: FeedLimits = field(default_factory=lambda: DEFAULT_LIMITS)
 

@@ -85,7 +85,9 @@ class HttpFetcher(Fetcher):
             backoff_jitter=config.retry_jitter,
             status_forcelist=(500, 502, 503, 504),
             allowed_methods=("GET",),
-            respect_retry_after_header=True,
+            # A server's Retry-After could park the agent (and every other issuer) for a day;
+            # our own back-off between syncs already spaces out the attempts.
+            respect_retry_after_header=False,
             raise_on_status=False,
         )
         adapter = HTTPAdapter(max_retries=retry)
@@ -104,7 +106,8 @@ class HttpFetcher(Fetcher):
 
     def fetch_head(self, etag: str | None) -> HeadResponse:
         url = f"{self.base_url}/{HEAD_PATH}"
-        headers = {"If-None-Match": etag} if etag else {}
+        # Identity: the limit bounds the bytes we read, and raw reads would not decompress.
+        headers = {"Accept-Encoding": "identity", **({"If-None-Match": etag} if etag else {})}
         with self._get(url, headers) as response:
             if response.status_code == 304 and etag:
                 return HeadResponse(data=None, etag=etag)
@@ -125,21 +128,25 @@ class HttpFetcher(Fetcher):
 
     def _chunks(self, response: requests.Response, url: str) -> Iterator[bytes]:
         """Yield the body as it arrives, enforcing the minimum transfer rate."""
-        started = time.monotonic()
-        received = 0
+        # The rate is judged over consecutive windows of ``rate_grace`` seconds, so a fast start
+        # cannot buy hours of trickling afterwards.
+        window_started = time.monotonic()
+        window_bytes = 0
         raw = response.raw
         try:
             while True:
                 chunk = raw.read1(self.config.chunk_size)
                 if not chunk:
                     return
-                received += len(chunk)
+                window_bytes += len(chunk)
                 yield chunk
-                elapsed = time.monotonic() - started
-                if elapsed > self.config.rate_grace and received / elapsed < self.config.min_rate:
-                    raise SlowRetrievalError(
-                        f"{url}: {received / elapsed:.0f} B/s is below the minimum {self.config.min_rate} B/s"
-                    )
+                elapsed = time.monotonic() - window_started
+                if elapsed >= self.config.rate_grace:
+                    if window_bytes / elapsed < self.config.min_rate:
+                        raise SlowRetrievalError(
+                            f"{url}: {window_bytes / elapsed:.0f} B/s is below the minimum {self.config.min_rate} B/s"
+                        )
+                    window_started, window_bytes = time.monotonic(), 0
         except (requests.RequestException, Urllib3Error, OSError) as error:
             raise NetworkError(f"{url}: transfer cut ({type(error).__name__})") from error
 

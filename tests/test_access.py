@@ -156,3 +156,9 @@ def test_passwords_are_stored_as_slow_hashes(box: DataDir, operator: str) -> Non
 
 def test_access_db_is_encrypted(box: DataDir, operator: str) -> None:
     assert b"admin" not in (Path(box.path) / "access.db").read_bytes()
+
+
+@pytest.mark.parametrize("days", ["0", "-3", "99999999999"])
+def test_an_out_of_range_audit_export_window_is_a_400(client: FlaskClient, operator: str, days: str) -> None:
+    log_in(client, operator, PASSWORD)
+    assert client.get(f"/admin/audit.csv?days={days}").status_code == 400

@@ -131,3 +131,31 @@ def test_a_segment_that_does_not_continue_the_cursor_is_refused(
     (segment,) = head.segments
     with Replica.open(box) as replica, pytest.raises(ChainGapError, match="does not continue"):
         replica.apply_segment("msrt", SegmentRef(**{**segment.__dict__, "first_seq": 6, "last_seq": 6}), [], head)
+
+
+def test_a_reader_never_removes_a_generation_the_sync_agent_may_be_building(
+    box: DataDir, agent: SyncAgent, simulator: FeedSimulator
+) -> None:
+    building = box.generation_path(box.current_generation() + 1)
+    building.write_bytes(b"half written")
+    Replica.open(box).close()
+    assert building.exists(), "opening to read leaves it alone"
+    simulator.publish()
+    agent.sync_once()
+    assert not building.exists(), "the sync agent, holding the lock, clears what a crash left"
+
+
+def test_the_cli_reports_a_busy_port_in_one_line(box: DataDir) -> None:
+    import socket
+
+    from click.testing import CliRunner
+
+    from sehat.cli import cli
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(cli, ["appliance", "serve", str(box.path), "--port", str(port)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: Cannot listen on 127.0.0.1:")

@@ -222,3 +222,58 @@ def test_a_segment_of_another_feed_served_under_a_listed_path_is_refused(
     assert outcome.outcome == "refused"
     assert "hash" in (outcome.error or "") or "the head lists" in (outcome.error or "")
     assert _state(box)[0] == 20
+
+
+def test_a_long_retry_after_does_not_park_the_agent(simulator: FeedSimulator, box: DataDir, agent: SyncAgent) -> None:
+    import time
+
+    simulator.add_records(5)
+    simulator.publish()
+    simulator.faults.status["head.json"] = [503] * 5
+    simulator.faults.retry_after = 86_400
+    started = time.monotonic()
+    (outcome,) = agent.sync_once()
+    assert outcome.outcome == "failed"
+    assert time.monotonic() - started < 10
+
+
+def test_a_compressing_server_still_serves_a_readable_head(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent
+) -> None:
+    simulator.add_records(5)
+    simulator.publish()
+    simulator.faults.gzip = True
+    (outcome,) = agent.sync_once()
+    assert outcome.outcome == "updated"
+
+
+def test_a_fast_start_does_not_buy_a_trickle(simulator: FeedSimulator, box: DataDir) -> None:
+    simulator.add_records(50)
+    simulator.publish()
+    simulator.faults.drip_after["(segments|snapshots)/"] = (4000, 0.2)  # 4 kB at once, then 64 B per 0.2 s
+    impatient = SyncAgent(box, replace(TEST_SYNC_CONFIG, min_rate=2048, rate_grace=1.0), lambda: simulator.now)
+    (outcome,) = impatient.sync_once()
+    simulator.release_stalls()
+    assert outcome.outcome == "failed"
+    assert "below the minimum" in (outcome.error or "")
+
+
+def test_a_head_listing_an_object_over_the_limit_is_refused(simulator: FeedSimulator, box: DataDir) -> None:
+    simulator.add_records(5)
+    simulator.publish()
+    small = replace(TEST_SYNC_CONFIG, limits=replace(TEST_SYNC_CONFIG.limits, max_object_bytes=100))
+    (outcome,) = SyncAgent(box, small, lambda: simulator.now).sync_once()
+    assert outcome.outcome == "refused"
+    assert "larger than 100 bytes" in (outcome.error or "")
+
+
+def test_old_unfinished_downloads_are_removed(simulator: FeedSimulator, box: DataDir, agent: SyncAgent) -> None:
+    import os
+
+    stale = box.downloads / ("0" * 64 + ".part")
+    stale.write_bytes(b"x")
+    os.utime(stale, (0, 0))
+    simulator.add_records(5)
+    simulator.publish()
+    agent.sync_once()
+    assert not stale.exists()

@@ -224,6 +224,11 @@ def _parse_signed_head(signed: dict[str, Any], certificate: SigningKeyCertificat
     segments_raw = require(signed, "segments", list, _NAME)
     if len(segments_raw) > limits.max_segments_listed:
         raise MalformedObjectError(_NAME, "lists more segments than the limit")
+    sizes = [entry.get("size") for entry in segments_raw if isinstance(entry, dict)]
+    if isinstance(signed["snapshot"], dict):
+        sizes.append(signed["snapshot"].get("size"))
+    if any(isinstance(size, int) and size > limits.max_object_bytes for size in sizes):
+        raise MalformedObjectError(_NAME, f"lists an object larger than {limits.max_object_bytes} bytes")
     snapshot_raw = signed["snapshot"]
     issued_at = parse_timestamp(signed["issued_at"], _NAME, "issued_at")
     expires = parse_timestamp(signed["expires"], _NAME, "expires")

@@ -10,6 +10,7 @@ for a path — so tests read as attack and outage scenarios.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
 import json
@@ -39,6 +40,9 @@ class Faults:
     extra_bytes: dict[str, int] = field(default_factory=dict)  # pattern -> junk appended beyond the file
     replace: dict[str, bytes] = field(default_factory=dict)  # exact path -> body served instead
     drip: dict[str, float] = field(default_factory=dict)  # pattern -> seconds between 64-byte pieces
+    drip_after: dict[str, tuple[int, float]] = field(default_factory=dict)  # pattern -> (fast bytes, then drip)
+    retry_after: int | None = None  # seconds announced with error statuses
+    gzip: bool = False  # compress bodies for clients that accept gzip, as CDNs do
     requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)  # (path, headers) seen
 
 
@@ -58,7 +62,11 @@ class _FeedHandler(BaseHTTPRequestHandler):
         faults.requests.append((path, dict(self.headers)))
         pattern = _matching(faults.status, path)  # type: ignore[arg-type]
         if pattern and faults.status[pattern]:
-            self.send_error(faults.status[pattern].pop(0))
+            self.send_response(faults.status[pattern].pop(0))
+            if faults.retry_after is not None:
+                self.send_header("Retry-After", str(faults.retry_after))
+            self.send_header("Content-Length", "0")
+            self.end_headers()
             return
         if path in faults.replace:
             body = faults.replace[path]
@@ -87,9 +95,23 @@ class _FeedHandler(BaseHTTPRequestHandler):
         if extra_pattern:
             payload += b"x" * faults.extra_bytes[extra_pattern]
         stall_pattern = _matching(faults.stall_after, path)  # type: ignore[arg-type]
+        if faults.gzip and "gzip" in self.headers.get("Accept-Encoding", ""):
+            payload = gzip.compress(payload)
+            self.send_header("Content-Encoding", "gzip")
         self.send_header("ETag", etag)
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
+        drip_after_pattern = _matching(faults.drip_after, path)  # type: ignore[arg-type]
+        if drip_after_pattern:
+            fast, pause = faults.drip_after[drip_after_pattern]
+            self.wfile.write(payload[:fast])
+            self.wfile.flush()
+            for offset in range(fast, len(payload), 64):
+                if self.server.stalled.wait(pause):
+                    return
+                self.wfile.write(payload[offset : offset + 64])
+                self.wfile.flush()
+            return
         drip_pattern = _matching(faults.drip, path)  # type: ignore[arg-type]
         if drip_pattern:
             for offset in range(0, len(payload), 64):
