@@ -8,6 +8,7 @@ so they cannot disagree.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,6 +30,8 @@ from verifier.verdict import (
 )
 
 Clock = Callable[[], datetime]
+logger = logging.getLogger(__name__)
+_GRAVITY = {"valid": 0, "superseded": 1, "revoked": 2}
 
 
 @dataclass(frozen=True)
@@ -72,12 +75,18 @@ class Verifier:
         judged = effective_now(now, self.replica.clock_floor())
         with self.replica.reading():
             current = {state.issuer: state for state in self.replica.issuer_states()}
+            found: list[tuple[str, RecordKeys, RecordPayload]] = []
             for issuer, record_keys in keys.items():
                 box = self.replica.lookup(issuer, record_keys.lookup_id)
-                if box is None:
-                    continue
+                if box is not None:
+                    found.append((issuer, record_keys, RecordPayload.from_bytes(unseal(box, record_keys, issuer))))
+            if found:
+                # Codes are unique across the country; should two issuers ever hold the same one,
+                # the graver record wins, so one issuer's "valid" can never hide another's revocation.
+                issuer, record_keys, payload = max(found, key=lambda match: _GRAVITY[match[2].status])
+                if len(found) > 1:
+                    logger.warning("a code is held by %d issuers; answering from %s", len(found), issuer)
                 state = current[issuer]
-                payload = RecordPayload.from_bytes(unseal(box, record_keys, issuer))
                 verdict = verdict_for_record(
                     code,
                     payload,

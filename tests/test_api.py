@@ -14,9 +14,13 @@ import requests
 from click.testing import CliRunner
 from flask import Flask
 
+from appliance import create_app
 from appliance.datadir import DataDir
+from appliance.store import close_stores
 from sehat.cli import cli
-from tests.conftest import DemoCodes
+from sync_agent.agent import SyncAgent
+from tests.conftest import TEST_SYNC_CONFIG, DemoCodes, app_settings, make_box
+from tests.support.import_rows import GOOD_ROW, make_csv
 from tests.support.servers import serving
 from tests.support.simulator import FeedSimulator
 
@@ -226,7 +230,6 @@ def test_health_fails_when_the_replica_cannot_be_read(
     assert client.get("/healthz").status_code == 200
     for path in box.path.glob("replica-*.db*"):
         path.write_bytes(b"\0" * 4096)
-    from appliance.store import close_stores
 
     close_stores(app)
     app.extensions["sehat_stores"].local.__dict__.clear()
@@ -273,3 +276,24 @@ def test_a_bad_national_id_fails_only_its_own_bulk_row(live_box: str, synced: De
     lines = requests.post(f"{live_box}/api/v1/verify/bulk", data=data, timeout=30).text.splitlines()
     assert "invalid_national_id" in lines[1]
     assert ",valid," in lines[2]
+
+
+def test_a_code_held_by_two_issuers_answers_with_the_graver_record(
+    simulator: FeedSimulator, make_registry: Callable[..., Any], tmp_path: Any
+) -> None:
+    code = "98765432109876543210"
+    simulator.registry.import_csv(make_csv(code + GOOD_ROW), simulator.now)
+    simulator.registry.revoke(code, "صدور اشتباه", simulator.now)
+    simulator.publish()
+    other = FeedSimulator(make_registry("aaa"), tmp_path / "feed-aaa")
+    try:
+        other.registry.import_csv(make_csv(code + GOOD_ROW), simulator.now)
+        other.publish()
+        datadir = make_box(tmp_path / "two-issuers", other, simulator)
+        SyncAgent(datadir, TEST_SYNC_CONFIG, lambda: simulator.now).sync_once()
+        app = create_app(app_settings(datadir, simulator))
+        body = app.test_client().post("/api/v1/verify", json={"code": code}).get_json()
+        close_stores(app)
+    finally:
+        other.close()
+    assert (body["status"], body["issuer"]["id"]) == ("revoked", "msrt")
