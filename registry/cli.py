@@ -17,8 +17,10 @@ from registry.feed_server import create_feed_app
 from registry.publisher import Publisher
 from registry.qr import qr_payload, render_qr_png
 from registry.registry import Registry
+from sehat.database import DatabaseError
 from sehat.durable import write_atomic
 from sehat.errors import OperatorError
+from verifier.errors import SehatError
 from verifier.sealing import MAX_LOG2_N, MIN_LOG2_N, KdfParams
 
 DIR = click.Path(file_okay=False, path_type=Path)
@@ -207,10 +209,17 @@ def publish_command(directory: Path, outdir: Path, every: int | None) -> None:
             result = Publisher(registry).publish(outdir, _now())
         click.echo(f"Published seq {result.seq} to {outdir} ({result.objects_written} new objects).")
 
+    def publish_on_schedule() -> None:
+        """A failed round (a long import holding the store, a full disk) must not end the re-signing."""
+        try:
+            publish_once()
+        except (SehatError, DatabaseError, OSError) as error:
+            click.echo(f"Publishing failed, retrying at the next round: {error}", err=True)
+
     publish_once()
     if every is None:
         return
-    schedule.every(every).minutes.do(publish_once)
+    schedule.every(every).minutes.do(publish_on_schedule)
     while True:
         schedule.run_pending()
         time.sleep(min(60, every * 60))

@@ -31,7 +31,7 @@ from registry.store import RegistryStore, StoredRecord
 from sehat.database import Connection, open_store, transaction
 from sehat.errors import OperatorError
 from sehat.keyfile import create_key_file, read_key_file
-from verifier.canonical import format_timestamp
+from verifier.canonical import b64encode, format_timestamp
 from verifier.check_digits import CODE_LENGTH, SCHEMES, check_length, complete_code
 from verifier.digest import StateDigest
 from verifier.errors import InputError
@@ -167,7 +167,22 @@ class Registry:
         )
 
     def signing_key(self) -> Ed25519PrivateKey:
-        return load_private_key(self.directory / KEYS_DIR / SIGNING_KEY_FILE)
+        """The online key the stored certificate vouches for.
+
+        A rotation writes the new key beside the old one, commits its certificate, then moves
+        it into place; if it stopped in between, the certified key is finished moving here.
+        """
+        keys = self.directory / KEYS_DIR
+        certified = self.key_certificate()["signed"]
+        assert isinstance(certified, dict)
+        pending = keys / (SIGNING_KEY_FILE + ".new")
+        if pending.exists():
+            candidate = load_private_key(pending)
+            if b64encode(public_key_bytes(candidate)) == certified["public_key"]:
+                os.replace(pending, keys / SIGNING_KEY_FILE)
+                return candidate
+            pending.unlink()
+        return load_private_key(keys / SIGNING_KEY_FILE)
 
     def key_certificate(self) -> dict[str, object]:
         certificate: dict[str, object] = self.store.get_meta_json("key_certificate")
@@ -188,9 +203,11 @@ class Registry:
         version = self.key_version() + 1
         signing = Ed25519PrivateKey.generate()
         certificate = make_key_certificate(self.issuer, public_key_bytes(signing), version, now, root)
-        write_private_key(self.directory / KEYS_DIR / SIGNING_KEY_FILE, signing)
+        pending = self.directory / KEYS_DIR / (SIGNING_KEY_FILE + ".new")
+        write_private_key(pending, signing)
         with transaction(self.connection):
             self.store.set_meta_json("key_certificate", certificate)
+        self.signing_key()  # moves the newly certified key into place
         return version
 
     # --- changes ------------------------------------------------------------------------------
@@ -229,12 +246,16 @@ class Registry:
 
     def _record_change(self, record: StoredRecord, kind: str, now: datetime) -> StoredRecord:
         """Reseal ``record``, store it and log the change under the next seq (inside a transaction)."""
-        seq = self.store.last_seq() + 1
         lookup_id, box = self._seal(record.code, self._payload(record))
-        sealed = replace(record, lookup_id=lookup_id, box=box, seq=seq)
-        self.store.put_record(sealed)
-        self.store.append_change(seq, kind, lookup_id, box, format_timestamp(now))
-        return sealed
+        return self._store_change(replace(record, lookup_id=lookup_id, box=box), kind, now)
+
+    def _store_change(self, sealed: StoredRecord, kind: str, now: datetime) -> StoredRecord:
+        """Store an already sealed record and log it under the next seq (inside a transaction)."""
+        seq = self.store.last_seq() + 1
+        stored = replace(sealed, seq=seq)
+        self.store.put_record(stored)
+        self.store.append_change(seq, kind, stored.lookup_id, stored.box, format_timestamp(now))
+        return stored
 
     def lookup(self, code: str) -> StoredRecord:
         """The stored record with ``code`` (typed in any digit system)."""
@@ -247,13 +268,13 @@ class Registry:
             raise UnknownCodeError()
         return record
 
-    def issue_code(self) -> str:
-        """A fresh random code, not yet used, with the issuer's check digits."""
+    def issue_code(self, taken: set[str] | None = None) -> str:
+        """A fresh random code, not yet used (nor in ``taken``), with the issuer's check digits."""
         body_length = CODE_LENGTH - check_length(self.profile.check_digits)
         while True:
             body = "".join(secrets.choice("0123456789") for _ in range(body_length))
             code = complete_code(body, self.profile.check_digits)
-            if not self.store.code_exists(code):
+            if not self.store.code_exists(code) and code not in (taken or set()):
                 return code
 
     def import_csv(self, data: bytes, now: datetime) -> list[tuple[int, str]]:
@@ -263,30 +284,42 @@ class Registry:
             ImportRejectedError: bad rows, each named by line; nothing was imported.
         """
         rows = parse_import_csv(data, now.date(), self.profile.check_digits)
-        issued: list[tuple[int, str]] = []
+        self._refuse_existing_codes(rows)
+        # Sealing costs one KDF per row: done before the write transaction, so a large import
+        # does not hold the store's lock (and a scheduled publish waits only for the inserts).
+        sealed: list[tuple[int, StoredRecord]] = []
+        taken: set[str] = {row.code for row in rows if row.code}
+        for row in rows:
+            code = row.code or self.issue_code(taken)
+            taken.add(code)
+            record = StoredRecord(
+                code=code,
+                lookup_id=b"",
+                national_id=row.national_id,
+                full_name=row.full_name,
+                document_type=row.document_type,
+                degree_level=row.degree_level,
+                field=row.field,
+                institution=row.institution,
+                issued_on=row.issued_on,
+                revocation_reason=None,
+                revoked_on=None,
+                superseded_by=None,
+                box=b"",
+                seq=0,
+            )
+            lookup_id, box = self._seal(code, self._payload(record))
+            sealed.append((row.line, replace(record, lookup_id=lookup_id, box=box)))
         with transaction(self.connection):
             self._refuse_existing_codes(rows)
-            for row in rows:
-                code = row.code or self.issue_code()
-                record = StoredRecord(
-                    code=code,
-                    lookup_id=b"",
-                    national_id=row.national_id,
-                    full_name=row.full_name,
-                    document_type=row.document_type,
-                    degree_level=row.degree_level,
-                    field=row.field,
-                    institution=row.institution,
-                    issued_on=row.issued_on,
-                    revocation_reason=None,
-                    revoked_on=None,
-                    superseded_by=None,
-                    box=b"",
-                    seq=0,
-                )
-                self._record_change(record, "issue", now)
-                issued.append((row.line, code))
-        return issued
+            for _, record in sealed:
+                if self.store.code_exists(record.code):  # issued by another import meanwhile
+                    raise RecordStateError(
+                        "A code was issued meanwhile; import the file again.",
+                        "هم‌زمان کدی صادر شد؛ فایل را دوباره وارد کنید.",
+                    )
+                self._store_change(record, "issue", now)
+        return [(line, record.code) for line, record in sealed]
 
     def _refuse_existing_codes(self, rows: list[ImportRow]) -> None:
         problems = [

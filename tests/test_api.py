@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 from collections.abc import Callable
@@ -253,8 +254,6 @@ def test_the_kiosk_form_needs_its_csrf_token(client: Any, synced: DemoCodes) -> 
 
 
 def test_bulk_answers_csv_an_operator_can_open(live_box: str, synced: DemoCodes) -> None:
-    import csv
-
     file = f"name,code,national_id\nx,{synced.valid},{synced.valid_national_id}\ny,{synced.revoked},\nz,123,\n"
     response = requests.post(
         f"{live_box}/api/v1/verify/bulk", files={"file": ("in.csv", file.encode("utf-8"), "text/csv")}, timeout=30

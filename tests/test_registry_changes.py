@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
 from registry.errors import RecordStateError, RegistryError, UnknownCodeError
+from registry.keys import KEYS_DIR, SIGNING_KEY_FILE
+from registry.publisher import Publisher
 from registry.registry import Registry
 from sehat.errors import OperatorError
-from tests.conftest import FAST_KDF, NOW
+from tests.conftest import FAST_KDF, NOW, graduates_csv
 from tests.support.import_rows import DIPLOMA, GOOD_ROW, OTHER_HOLDER, PROVISIONAL, make_csv
 from verifier.records import RecordPayload
 from verifier.sealing import derive_record_keys, unseal
@@ -140,3 +143,31 @@ def test_an_issuer_id_must_be_a_slug(make_registry: Callable[..., Registry]) -> 
 def test_a_scheme_leaving_under_sixty_random_bits_is_refused(make_registry: Callable[..., Registry]) -> None:
     with pytest.raises(OperatorError, match="60 random bits"):
         make_registry(check_digits="iso7064-mod97-10")
+
+
+def test_a_rotation_cut_short_before_the_key_moved_still_signs_with_the_certified_key(
+    registry: Registry, codes: list[str]
+) -> None:
+    keys = Path(registry.directory) / KEYS_DIR
+    old_key = (keys / SIGNING_KEY_FILE).read_bytes()
+    registry.rotate_signing_key(NOW)
+    new_key = (keys / SIGNING_KEY_FILE).read_bytes()
+    # As if the process died after committing the certificate, before moving the new key into place.
+    (keys / SIGNING_KEY_FILE).write_bytes(old_key)
+    pending = keys / (SIGNING_KEY_FILE + ".new")
+    pending.write_bytes(new_key)
+    pending.chmod(0o600)
+    _, head = Publisher(registry).signed_head(NOW)
+    assert head.key_version == 2
+    assert not pending.exists()
+    assert (keys / SIGNING_KEY_FILE).read_bytes() == new_key
+
+
+def test_a_large_import_does_not_hold_the_store_while_it_seals(registry: Registry) -> None:
+    statements: list[str] = []
+    registry.connection.set_trace_callback(statements.append)
+    registry.import_csv(graduates_csv(20), NOW)
+    registry.connection.set_trace_callback(None)
+    begin = statements.index("BEGIN IMMEDIATE")
+    assert sum(1 for statement in statements[begin:] if statement.startswith("INSERT INTO changes")) == 20
+    assert not any("BEGIN" in statement for statement in statements[:begin])
