@@ -18,8 +18,8 @@ from typing import BinaryIO
 from appliance.replica import Replica
 from sync_agent.config import SyncConfig
 from sync_agent.transport import Fetcher
-from verifier.errors import HashMismatchError
-from verifier.head import plan_update, verify_head
+from verifier.errors import ChainGapError, HashMismatchError, ReplayedHeadError
+from verifier.head import plan_update, snapshot_plan, verify_head
 from verifier.objects import ObjectRef, check_object
 from verifier.segment import parse_segment
 from verifier.snapshot import parse_snapshot
@@ -62,10 +62,27 @@ class IssuerUpdater:
         state = self.replica.issuer_state(self.issuer)
         before = state.seq
         head_bytes, etag = self._head_bytes(state.etag, state.head)
-        now = effective_now(self.clock(), self.replica.clock_floor())
-        head = verify_head(head_bytes, state.anchor, now, state.accepted, self.config.limits)
+        clock, floor = self.clock(), self.replica.clock_floor()
+        sane = floor is None or clock >= floor
+        head = verify_head(
+            head_bytes,
+            state.anchor,
+            effective_now(clock, floor),
+            state.accepted,
+            self.config.limits,
+            trusted_clock=clock if sane else None,
+        )
         self.replica.accept_head(self.issuer, head, head_bytes, etag)
-        plan = plan_update(self.fetcher.available(head), state.seq, state.chain)
+        available = self.fetcher.available(head)
+        try:
+            plan = plan_update(available, state.seq, state.chain)
+        except (ChainGapError, ReplayedHeadError):
+            # After a signing-key rotation the issuer's history may differ from what a retired
+            # (perhaps stolen) key made this box apply: re-base on the new history's snapshot.
+            rebase = snapshot_plan(available)
+            if head.key_version <= state.key_version or rebase is None:
+                raise
+            plan = rebase
         if plan.snapshot is not None:
             path = self._download(plan.snapshot)
             with open(path, "rb") as handle:

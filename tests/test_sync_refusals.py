@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
@@ -277,3 +278,48 @@ def test_old_unfinished_downloads_are_removed(simulator: FeedSimulator, box: Dat
     simulator.publish()
     agent.sync_once()
     assert not stale.exists()
+
+
+def test_a_head_issued_far_ahead_of_a_sane_clock_is_refused(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent
+) -> None:
+    simulator.add_records(5)
+    simulator.publish()
+    agent.sync_once()
+    simulator.advance(timedelta(days=3))
+    simulator.publish()
+    behind = SyncAgent(box, TEST_SYNC_CONFIG, lambda: simulator.now - timedelta(days=3))
+    (outcome,) = behind.sync_once()
+    assert outcome.outcome == "refused"
+    assert "ahead of this box's clock" in (outcome.error or "")
+    with Replica.open(box) as replica:
+        assert replica.clock_floor() == simulator.now - timedelta(days=3), "the floor did not move"
+
+
+def test_after_a_key_rotation_the_box_rebases_onto_the_issuers_new_history(
+    simulator: FeedSimulator, box: DataDir, agent: SyncAgent, tmp_path: Path
+) -> None:
+    simulator.add_records(40)
+    simulator.publish()
+    agent.sync_once()
+    directory = simulator.registry.directory
+    simulator.registry.close()
+    shutil.copytree(directory, tmp_path / "backup")
+    simulator.reopen_registry()
+    simulator.add_records(10)  # history the box applies, later disowned by the issuer
+    simulator.advance(timedelta(minutes=5))
+    simulator.publish()
+    agent.sync_once()
+
+    simulator.registry.close()
+    shutil.rmtree(directory)
+    shutil.copytree(tmp_path / "backup", directory)  # the registry restored from its backup …
+    simulator.reopen_registry()
+    simulator.registry.rotate_signing_key(simulator.now)  # … rotates its signing key …
+    simulator.add_records(5)  # … and goes on from there
+    simulator.advance(timedelta(minutes=5))
+    simulator.publish()
+    (outcome,) = agent.sync_once()
+
+    assert outcome.outcome == "updated"
+    assert _state(box)[:2] == simulator.digest()

@@ -13,6 +13,7 @@ The tree::
     │   ├── BadSignatureError       a signature does not verify
     │   ├── ExpiredHeadError        the head's validity has run out (a frozen feed)
     │   ├── ReplayedHeadError       older than a head already accepted (rollback)
+    │   ├── FutureHeadError         issued further ahead of a sane clock than any registry can be
     │   ├── LengthMismatchError     an object is not the size its head announced
     │   ├── HashMismatchError       an object's SHA-256 is not the one its head announced
     │   ├── ChainGapError           a segment does not continue the chain where it must
@@ -32,6 +33,7 @@ __all__ = [
     "DigestMismatchError",
     "ExpiredHeadError",
     "FeedError",
+    "FutureHeadError",
     "HashMismatchError",
     "InputError",
     "InvalidFormatError",
@@ -166,6 +168,10 @@ class ExpiredHeadError(FeedError):
 
 class ReplayedHeadError(FeedError):
     code = "replayed"
+
+
+class FutureHeadError(FeedError):
+    code = "from_the_future"
 
 
 class LengthMismatchError(FeedError):

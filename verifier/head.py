@@ -15,7 +15,7 @@ named ``FeedError`` comes out.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from itertools import pairwise
 from typing import Any
 
@@ -36,6 +36,7 @@ from verifier.check_digits import SCHEMES
 from verifier.errors import (
     ChainGapError,
     ExpiredHeadError,
+    FutureHeadError,
     MalformedObjectError,
     ReplayedHeadError,
     WrongIssuerError,
@@ -168,12 +169,18 @@ _HEAD_FIELDS = {
 }
 
 
+# How far ahead of a box's (sane) clock a head may claim to be issued. A head from further
+# ahead would drag the box's clock floor and rollback state into the future.
+MAX_CLOCK_SKEW = timedelta(hours=24)
+
+
 def verify_head(
     data: bytes,
     anchor: TrustAnchor,
     now: datetime,
     accepted: AcceptedHead | None = None,
     limits: FeedLimits = DEFAULT_LIMITS,
+    trusted_clock: datetime | None = None,
 ) -> Head:
     """Decide whether a head can be trusted.
 
@@ -182,8 +189,12 @@ def verify_head(
         anchor: the issuer's pinned trust anchor.
         now: the time to judge expiry by; callers pass the later of the system
             clock and their clock floor, so a clock set back cannot revive a head.
-        accepted: the newest head this box accepted before, if any.
+        accepted: the newest head this box accepted before, if any. A head certified
+            by a newer signing-key version re-bases the history: the rotation is how an
+            issuer recovers from heads a stolen key signed.
         limits: size limits.
+        trusted_clock: the box's clock when it is not behind its floor; a head issued
+            more than ``MAX_CLOCK_SKEW`` after it is refused.
 
     Returns:
         The verified head.
@@ -195,6 +206,7 @@ def verify_head(
         ReplayedHeadError: older than the head already accepted.
         ChainGapError: same seq as the accepted head but another history (a fork).
         ExpiredHeadError: past its expiry (the feed is frozen).
+        FutureHeadError: issued implausibly far ahead of ``trusted_clock``.
     """
     if len(data) > limits.max_head_bytes:
         raise MalformedObjectError(_NAME, f"larger than {limits.max_head_bytes} bytes")
@@ -208,7 +220,11 @@ def verify_head(
     verify_envelope(signed, signatures, certificate.public_key, _NAME)
     head = _parse_signed_head(signed, certificate, limits)
     _check_listing(head)
-    if accepted is not None:
+    if trusted_clock is not None and head.issued_at > trusted_clock + MAX_CLOCK_SKEW:
+        raise FutureHeadError(
+            _NAME, f"issued at {format_timestamp(head.issued_at)}, more than a day ahead of this box's clock"
+        )
+    if accepted is not None and head.key_version == accepted.key_version:
         if head.seq < accepted.seq:
             raise ReplayedHeadError(_NAME, f"seq {head.seq} is older than the accepted seq {accepted.seq}")
         if head.issued_at < accepted.issued_at:
@@ -286,6 +302,15 @@ class UpdatePlan:
         return self.snapshot is None and not self.segments
 
 
+def snapshot_plan(head: Head) -> UpdatePlan | None:
+    """The snapshot and the segments after it: the way back onto an issuer's history from anywhere."""
+    snapshot = head.snapshot
+    if snapshot is None:
+        return None
+    following = tuple(segment for segment in head.segments if segment.first_seq > snapshot.seq)
+    return UpdatePlan(snapshot=snapshot, segments=following)
+
+
 def plan_update(head: Head, cursor_seq: int, cursor_chain: str) -> UpdatePlan:
     """Choose the cheapest way from a cursor to the head: deltas, or a snapshot and deltas.
 
@@ -307,11 +332,9 @@ def plan_update(head: Head, cursor_seq: int, cursor_chain: str) -> UpdatePlan:
                 raise ChainGapError(segment.name, "does not chain to the replica's cursor")
             delta = head.segments[index:]
             break
-    via_snapshot: UpdatePlan | None = None
-    snapshot = head.snapshot
-    if snapshot is not None and snapshot.seq > cursor_seq:
-        following = tuple(segment for segment in head.segments if segment.first_seq > snapshot.seq)
-        via_snapshot = UpdatePlan(snapshot=snapshot, segments=following)
+    via_snapshot = snapshot_plan(head)
+    if via_snapshot is not None and via_snapshot.snapshot is not None and via_snapshot.snapshot.seq <= cursor_seq:
+        via_snapshot = None
     if delta is not None:
         by_delta = UpdatePlan(snapshot=None, segments=delta)
         if via_snapshot is None or by_delta.download_bytes <= via_snapshot.download_bytes:

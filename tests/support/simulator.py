@@ -153,6 +153,13 @@ class FeedSimulator:
         feed_dir.mkdir(parents=True, exist_ok=True)
         self._thread.start()
         self._seed = 1000
+        self._reopened: list[Registry] = []
+
+    def reopen_registry(self) -> None:
+        """Open the registry's directory anew (after a test replaced or restored it)."""
+        self.registry = Registry.open(self.registry.directory)
+        self.publisher = Publisher(self.registry, self.publisher.config)
+        self._reopened.append(self.registry)
 
     @property
     def url(self) -> str:
@@ -163,6 +170,8 @@ class FeedSimulator:
         return self.registry.issuer
 
     def close(self) -> None:
+        for registry in self._reopened:
+            registry.close()
         self._server.stalled.set()
         self._server.shutdown()
         self._server.server_close()
