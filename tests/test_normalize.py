@@ -285,7 +285,8 @@ def test_non_code_gives_invalid_format_error_with_reason(raw: str, schemes: tupl
     assert format_error(raw, schemes).reason == reason
 
 
-@pytest.mark.parametrize(
+# One input for each reason a text is not a code.
+ONE_PER_REASON = pytest.mark.parametrize(
     ("raw", "schemes"),
     [
         ("", ("none",)),
@@ -297,6 +298,9 @@ def test_non_code_gives_invalid_format_error_with_reason(raw: str, schemes: tupl
     ],
     ids=["empty", "bad_characters", "wrong_length", "too_long", "bad_check_digit", "url_without_code"],
 )
+
+
+@ONE_PER_REASON
 def test_format_error_has_an_english_message(raw: str, schemes: tuple[str, ...]) -> None:
     error = format_error(raw, schemes)
     assert error.message.strip()
@@ -304,18 +308,7 @@ def test_format_error_has_an_english_message(raw: str, schemes: tuple[str, ...])
     assert str(error) == error.message
 
 
-@pytest.mark.parametrize(
-    ("raw", "schemes"),
-    [
-        ("", ("none",)),
-        ("abc", ("none",)),
-        ("123", ("none",)),
-        ("1" * (MAX_INPUT_LENGTH + 1), ("none",)),
-        (NOT_LUHN_CODE, ("luhn",)),
-        ("https://verify.example.ir/", ("none",)),
-    ],
-    ids=["empty", "bad_characters", "wrong_length", "too_long", "bad_check_digit", "url_without_code"],
-)
+@ONE_PER_REASON
 def test_format_error_has_a_persian_message(raw: str, schemes: tuple[str, ...]) -> None:
     error = format_error(raw, schemes)
     assert PERSIAN_LETTERS & set(error.message_fa)
