@@ -15,6 +15,8 @@ setup(
             "registry.*",
             "sehat",
             "sehat.*",
+            "storage",
+            "storage.*",
             "appliance",
             "appliance.*",
             "sync_agent",
@@ -41,6 +43,10 @@ setup(
         "flask-wtf>=1.2,<2",
         "flask-limiter>=3.5,<5",
         "prometheus-client>=0.20,<1",
+        "zxing-cpp>=2.3,<4",
+        "pypdfium2>=4.30,<6",
+        "openpyxl>=3.1,<4",
+        "flask-babel>=4.0,<5",
     ],
     extras_require={
         "test": [
@@ -54,6 +60,7 @@ setup(
             "openapi-spec-validator>=0.7,<1",
             "schemathesis>=4,<5",
             "psutil>=5.9,<8",
+            "playwright>=1.45,<2",
         ],
     },
     entry_points={"console_scripts": ["sehat=sehat.cli:main"]},

@@ -19,9 +19,9 @@ from pathlib import Path
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from appliance.datadir import DataDir
-from sehat.database import Connection, Migration, migrate, open_store, transaction
-from sehat.errors import OperatorError
+from storage.database import Connection, Migration, migrate, open_store, transaction
 from verifier.canonical import format_timestamp, parse_timestamp
+from verifier.errors import OperatorError
 
 ACCESS_FILE = "access.db"
 MIN_PASSWORD_LENGTH = 8

@@ -17,7 +17,7 @@ from appliance.service import metrics, now, verdict_document, verify_many, verif
 from appliance.status import status_document
 from appliance.store import app_config, stores
 from appliance.web_errors import ApiError
-from sehat.database import DatabaseError
+from storage.database import DatabaseError
 from verifier.errors import SehatError
 from verifier.verdict import Status
 

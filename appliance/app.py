@@ -21,7 +21,7 @@ from appliance.metrics import Metrics
 from appliance.security import csrf, init_security
 from appliance.store import EXTENSION, init_stores
 from appliance.web_errors import register_error_handlers
-from sehat.errors import OperatorError
+from verifier.errors import OperatorError
 
 
 def _session_secret(datadir: DataDir) -> bytes:

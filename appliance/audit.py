@@ -49,10 +49,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from appliance.datadir import DataDir
-from sehat.database import Connection, Migration, migrate, open_store, transaction
-from sehat.errors import OperatorError, StoreExistsError, StoreMissingError
+from storage.database import Connection, Migration, migrate, open_store, transaction
+from storage.errors import StoreExistsError, StoreMissingError
 from verifier.canonical import canonical_json, format_timestamp, parse_json_object, require_count, require_hex
-from verifier.errors import FeedError
+from verifier.errors import FeedError, OperatorError
 from verifier.sealing import LOOKUP_ID_BYTES
 from verifier.signing import public_key_bytes, sign_envelope, split_envelope, verify_envelope
 from verifier.verdict import Status

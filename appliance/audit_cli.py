@@ -12,7 +12,7 @@ import click
 from appliance.audit import AUDIT_RETENTION_DAYS, AuditLog, AuditTamperedError
 from appliance.cli_options import KEY_FILE_OPTION
 from appliance.datadir import DataDir
-from sehat.durable import write_atomic
+from storage.durable import write_atomic
 from verifier.canonical import format_timestamp
 
 DATADIR = click.Path(exists=True, file_okay=False, path_type=Path)

@@ -27,10 +27,9 @@ from appliance.replica import Replica
 from appliance.status import status_document
 from appliance.store import close_stores
 from appliance.verification import Verifier
-from sehat.errors import OperatorError
 from sync_agent.agent import utc_now
 from verifier.canonical import format_timestamp
-from verifier.errors import MalformedObjectError, SehatError
+from verifier.errors import MalformedObjectError, OperatorError, SehatError
 from verifier.signing import TrustAnchor
 from verifier.verdict_text import describe_en, describe_fa
 

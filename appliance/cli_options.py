@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from sehat.errors import OperatorError
+from verifier.errors import OperatorError
 
 KEY_FILE_OPTION = click.option(
     "--key-file",

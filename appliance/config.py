@@ -32,6 +32,11 @@ class ApplianceConfig:
     bulk_max_rows: int = 200_000  # rows in one bulk request
     bulk_audit_batch: int = 500  # bulk verdicts written to the audit log per transaction
     audit_retention_days: int = AUDIT_RETENTION_DAYS
+    scan_max_bytes: int = 20 << 20  # one uploaded photo or PDF to scan; bytes (larger: 413)
+    scan_max_pixels: int = 50_000_000  # decoded image size (decompression bombs: 422); pixels
+    scan_max_pages: int = 4  # PDF pages rendered and searched for QR codes
+    scan_pdf_dpi: int = 200  # PDF rendering resolution; reads a 2 cm QR printed on an A4 page
+    scan_time_budget: float = 2.0  # a hard image gives up after this much decoding; seconds
     lockout_after: int = 5  # failed logins in a row before an account locks
     lockout_seconds: int = 60  # first lock; doubles with each further failure
     lockout_max_seconds: int = 3600
@@ -41,7 +46,18 @@ class ApplianceConfig:
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError("port must be 1–65535")
-        for name in ("threads", "max_body_bytes", "bulk_max_rows", "bulk_audit_batch", "lockout_after"):
+        for name in (
+            "threads",
+            "max_body_bytes",
+            "bulk_max_rows",
+            "bulk_audit_batch",
+            "lockout_after",
+            "scan_max_bytes",
+            "scan_max_pixels",
+            "scan_max_pages",
+            "scan_pdf_dpi",
+            "scan_time_budget",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 
@@ -78,4 +94,6 @@ def _coerce(current: Any, name: str, value: Any) -> Any:
         return value.lower() in ("1", "true", "yes")
     if isinstance(current, int):
         return int(value)
+    if isinstance(current, float):
+        return float(value)
     return value

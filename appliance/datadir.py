@@ -22,9 +22,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from sehat.durable import write_atomic
-from sehat.errors import OperatorError, StoreMissingError
-from sehat.keyfile import read_key_file
+from storage.durable import write_atomic
+from storage.errors import StoreMissingError
+from storage.keyfile import read_key_file
+from verifier.errors import OperatorError
 
 KEY_FILE = "replica.key"
 CURRENT_FILE = "CURRENT"

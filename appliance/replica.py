@@ -25,14 +25,13 @@ from itertools import islice
 from typing import Any
 
 from appliance.datadir import DataDir
-from sehat.database import Connection, Migration, migrate, open_store, transaction
-from sehat.durable import fsync_directory
-from sehat.errors import OperatorError
-from sehat.keyfile import create_key_file
+from storage.database import Connection, Migration, migrate, open_store, transaction
+from storage.durable import fsync_directory
+from storage.keyfile import create_key_file
 from verifier.canonical import format_timestamp, parse_timestamp
 from verifier.chain import genesis_chain
 from verifier.digest import StateDigest, state_digest
-from verifier.errors import ChainGapError, DigestMismatchError
+from verifier.errors import ChainGapError, DigestMismatchError, OperatorError
 from verifier.head import AcceptedHead, Head, IssuerProfile
 from verifier.objects import SegmentRef, SnapshotRef
 from verifier.rows import Change, Row

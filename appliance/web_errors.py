@@ -13,8 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
-from sehat.errors import OperatorError
-from verifier.errors import InputError, SehatError
+from verifier.errors import InputError, OperatorError, SehatError
 
 logger = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from data.generator import generate_graduates, write_csv
 from registry.config import RegistryConfig
 from registry.publisher import Publisher
 from registry.registry import Registry
-from sehat.database import open_store, transaction
-from sehat.keyfile import create_key_file
+from storage.database import open_store, transaction
+from storage.keyfile import create_key_file
 from tests.support.servers import serving
 from verifier.head import verify_head
 from verifier.sealing import KdfParams, derive_record_keys

@@ -17,10 +17,9 @@ from registry.feed_server import create_feed_app
 from registry.publisher import Publisher
 from registry.qr import qr_payload, render_qr_png
 from registry.registry import Registry
-from sehat.database import DatabaseError
-from sehat.durable import write_atomic
-from sehat.errors import OperatorError
-from verifier.errors import SehatError
+from storage.database import DatabaseError
+from storage.durable import write_atomic
+from verifier.errors import OperatorError, SehatError
 from verifier.sealing import MAX_LOG2_N, MIN_LOG2_N, KdfParams
 
 DIR = click.Path(file_okay=False, path_type=Path)

@@ -1,6 +1,6 @@
 """What a registry operator can get wrong, as named errors with bilingual messages.
 
-The tree (under ``sehat.errors.OperatorError``)::
+The tree (under ``verifier.errors.OperatorError``)::
 
     RegistryError
     ├── ImportRejectedError   a CSV file with bad rows; nothing of it was imported
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sehat.errors import OperatorError
+from verifier.errors import OperatorError
 
 
 class RegistryError(OperatorError):

@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.serialization import (
     load_pem_private_key,
 )
 
-from sehat.durable import write_atomic
-from sehat.errors import KeyFileError
+from storage.durable import write_atomic
+from storage.errors import KeyFileError
 
 KEYS_DIR = "keys"
 ROOT_KEY_FILE = "root.pem"

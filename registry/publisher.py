@@ -19,8 +19,8 @@ from pathlib import Path
 
 from registry.config import RegistryConfig
 from registry.registry import Registry
-from sehat.database import transaction
-from sehat.durable import fsync_directory, write_atomic
+from storage.database import transaction
+from storage.durable import fsync_directory, write_atomic
 from verifier.bundle import bundle_object_header, bundle_refs, encode_bundle_end, encode_bundle_prefix
 from verifier.chain import genesis_chain
 from verifier.digest import StateDigest

@@ -28,13 +28,12 @@ from registry.keys import (
     write_private_key,
 )
 from registry.store import RegistryStore, StoredRecord
-from sehat.database import Connection, open_store, transaction
-from sehat.errors import OperatorError
-from sehat.keyfile import create_key_file, read_key_file
+from storage.database import Connection, open_store, transaction
+from storage.keyfile import create_key_file, read_key_file
 from verifier.canonical import b64encode, format_timestamp
 from verifier.check_digits import CODE_LENGTH, SCHEMES, check_length, complete_code
 from verifier.digest import StateDigest
-from verifier.errors import InputError
+from verifier.errors import InputError, OperatorError
 from verifier.head import IssuerProfile
 from verifier.national_id import normalize_national_id
 from verifier.normalize import normalize_code

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sehat.database import Connection, Migration, migrate
+from storage.database import Connection, Migration, migrate
 from verifier.objects import SegmentRef, SnapshotRef, segment_path, snapshot_path
 
 MIGRATIONS = (

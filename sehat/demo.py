@@ -35,7 +35,7 @@ from registry.config import RegistryConfig
 from registry.feed_server import create_feed_app
 from registry.publisher import Publisher
 from registry.registry import Registry
-from sehat.durable import write_atomic
+from storage.durable import write_atomic
 from sync_agent.agent import SyncAgent
 from sync_agent.config import SyncConfig
 from verifier.sealing import KdfParams

@@ -20,12 +20,11 @@ import schedule
 
 from appliance.datadir import DataDir
 from appliance.replica import Replica, SyncRecord
-from sehat.database import DatabaseError
-from sehat.errors import OperatorError
+from storage.database import DatabaseError
 from sync_agent.config import SyncConfig
 from sync_agent.transport import BundleFetcher, Fetcher, HttpFetcher
 from sync_agent.updater import Clock, IssuerUpdater
-from verifier.errors import ExpiredHeadError, FeedError, SehatError
+from verifier.errors import ExpiredHeadError, FeedError, OperatorError, SehatError
 
 logger = logging.getLogger(__name__)
 

@@ -31,9 +31,9 @@ from appliance.audit import (
 from appliance.audit_cli import audit_group
 from appliance.datadir import DataDir
 from sehat.cli import SehatGroup
-from sehat.database import open_store
-from sehat.errors import StoreMissingError
-from sehat.keyfile import create_key_file
+from storage.database import open_store
+from storage.errors import StoreMissingError
+from storage.keyfile import create_key_file
 from verifier.canonical import canonical_json
 from verifier.signing import sign_envelope
 

@@ -11,7 +11,7 @@ from click.testing import CliRunner, Result
 
 from registry.publisher import Publisher
 from sehat.cli import cli
-from sehat.keyfile import create_key_file
+from storage.keyfile import create_key_file
 from tests.support.simulator import FeedSimulator
 
 

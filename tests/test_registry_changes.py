@@ -11,9 +11,9 @@ from registry.errors import RecordStateError, RegistryError, UnknownCodeError
 from registry.keys import KEYS_DIR, SIGNING_KEY_FILE
 from registry.publisher import Publisher
 from registry.registry import Registry
-from sehat.errors import OperatorError
 from tests.conftest import FAST_KDF, NOW, graduates_csv
 from tests.support.import_rows import DIPLOMA, GOOD_ROW, OTHER_HOLDER, PROVISIONAL, make_csv
+from verifier.errors import OperatorError
 from verifier.records import RecordPayload
 from verifier.sealing import derive_record_keys, unseal
 

@@ -10,11 +10,12 @@ import pytest
 
 from appliance.datadir import DataDir
 from appliance.replica import MIGRATIONS, Replica
-from sehat.database import Migration, migrate, open_store
-from sehat.errors import KeyFileError, OperatorError, StoreMissingError, WrongKeyError
-from sehat.keyfile import create_key_file
+from storage.database import Migration, migrate, open_store
+from storage.errors import KeyFileError, StoreMissingError, WrongKeyError
+from storage.keyfile import create_key_file
 from sync_agent.agent import SyncAgent
 from tests.support.simulator import FeedSimulator
+from verifier.errors import OperatorError
 
 
 def test_init_creates_a_private_key_and_directory(box: DataDir) -> None:

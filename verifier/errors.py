@@ -19,7 +19,8 @@ The tree::
     │   ├── ChainGapError           a segment does not continue the chain where it must
     │   ├── DigestMismatchError     applied state differs from the state the head announces
     │   └── UnsealError             a sealed payload does not open with its code
-    └── NothingNewError             an expected non-event: the head is the one already applied
+    ├── NothingNewError             an expected non-event: the head is the one already applied
+    └── OperatorError               something an operator asked for cannot be done as asked
 
 Callers catch ``FeedError`` to refuse a whole update in one place, and ``InputError``
 to answer the asker with the contract's error shape.
@@ -41,6 +42,7 @@ __all__ = [
     "LengthMismatchError",
     "MalformedObjectError",
     "NothingNewError",
+    "OperatorError",
     "ReplayedHeadError",
     "SehatError",
     "UnknownKeyError",
@@ -198,3 +200,9 @@ class NothingNewError(SehatError):
     """The head offered is the one already applied: nothing to do, by design not a failure."""
 
     code = "nothing_new"
+
+
+class OperatorError(SehatError):
+    """A command or setting an operator gave cannot be carried out as given (one clear line, no trace)."""
+
+    code = "operator_error"

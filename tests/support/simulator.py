@@ -26,7 +26,7 @@ from pathlib import Path
 from registry.config import RegistryConfig
 from registry.publisher import Publisher
 from registry.registry import Registry
-from sehat.durable import write_atomic
+from storage.durable import write_atomic
 from tests.conftest import NOW, graduates_csv
 from verifier.objects import HEAD_PATH
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import sqlcipher3
 
-from sehat.errors import StoreExistsError, StoreMissingError, WrongKeyError
+from storage.errors import StoreExistsError, StoreMissingError, WrongKeyError
 
 Connection = Any  # sqlcipher3.Connection, which ships no type information
 DatabaseError = sqlcipher3.DatabaseError

@@ -1,8 +1,7 @@
-"""Errors of the shell around the core: stores, key files and operator mistakes.
+"""Errors of the storage floor: encrypted stores and their key files.
 
 The tree (under ``verifier.errors.SehatError``)::
 
-    OperatorError          something the operator asked for cannot be done as asked
     StoreError             an encrypted store or its key cannot be used
     ├── StoreMissingError  no store where one was expected (never silently created)
     ├── StoreExistsError   a store already exists where a new one was asked for
@@ -13,10 +12,6 @@ The tree (under ``verifier.errors.SehatError``)::
 from __future__ import annotations
 
 from verifier.errors import SehatError
-
-
-class OperatorError(SehatError):
-    code = "operator_error"
 
 
 class StoreError(SehatError):

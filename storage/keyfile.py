@@ -12,7 +12,7 @@ import secrets
 import stat
 from pathlib import Path
 
-from sehat.errors import KeyFileError
+from storage.errors import KeyFileError
 
 KEY_BYTES = 32
 
