@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo bench clean
+.PHONY: install test lint typecheck demo bench assets clean i18n
 
 install: $(STAMP)
 
@@ -31,5 +31,17 @@ demo: install
 bench: install
 	$(BIN)/python -m bench.run --out BENCHMARKS.md
 
+# Re-vendor the pinned browser assets (needs npm and the registry; the output is committed).
+assets:
+	scripts/vendor-assets
+
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .mypy_cache .ruff_cache
+
+# The UI's message catalogues: extract every _() string, merge into each language, compile.
+i18n: install
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --no-location --sort-output \
+		--project=sehat -o appliance/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i appliance/translations/messages.pot \
+		-d appliance/translations
+	$(BIN)/pybabel compile --statistics -d appliance/translations

@@ -26,7 +26,17 @@ setup(
     ),
     package_data={
         "data": ["sample.csv"],
-        "appliance": ["templates/*.html", "templates/admin/*.html", "static/*", "openapi.json"],
+        "appliance": [
+            "templates/*.html",
+            "templates/*/*.html",
+            "static/*",
+            "static/*/*",
+            "static/*/*/*",
+            "static/*/*/*/*",
+            "static/*/*/*/*/*",
+            "translations/*/LC_MESSAGES/*",
+            "openapi.json",
+        ],
     },
     install_requires=[
         "click>=8.1,<9",

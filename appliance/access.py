@@ -48,6 +48,16 @@ MIGRATIONS = (
         )
         """,
     ),
+    Migration(
+        "0002_receipt_key",
+        """
+        CREATE TABLE receipt_key (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            private_key BLOB NOT NULL CHECK (length(private_key) = 32),
+            created_at TEXT NOT NULL
+        )
+        """,
+    ),
 )
 
 
@@ -149,6 +159,27 @@ class AccessStore:
             return None
         key = _api_key(row[:4])
         return key if key.active else None
+
+    # --- the box's receipt key -----------------------------------------------------------------
+
+    def receipt_key(self) -> bytes | None:
+        """The box's Ed25519 receipt key (its 32-byte private seed), or None if none was made yet."""
+        row = self.connection.execute("SELECT private_key FROM receipt_key WHERE id = 1").fetchone()
+        return bytes(row[0]) if row else None
+
+    def keep_receipt_key(self, private_key: bytes, now: datetime) -> bytes:
+        """Store ``private_key`` as the box's receipt key unless it has one; return the one it keeps.
+
+        Two first uses at once (two threads, or the CLI beside the server) both offer a key;
+        the first one stored wins and both get it, so a box never signs with two keys.
+        """
+        with transaction(self.connection):
+            self.connection.execute(
+                "INSERT OR IGNORE INTO receipt_key (id, private_key, created_at) VALUES (1, ?, ?)",
+                (private_key, format_timestamp(now)),
+            )
+            row = self.connection.execute("SELECT private_key FROM receipt_key WHERE id = 1").fetchone()
+        return bytes(row[0])
 
     # --- operators ----------------------------------------------------------------------------
 

@@ -13,9 +13,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from appliance.bulk import csv_chunks, json_chunks, read_rows
 from appliance.security import limiter, require_verifier_access, verification_limit
-from appliance.service import metrics, now, verdict_document, verify_many, verify_one
+from appliance.service import (
+    metrics,
+    now,
+    scan_document_json,
+    verdict_document,
+    verify_many,
+    verify_one,
+    verify_scanned,
+)
 from appliance.status import status_document
 from appliance.store import app_config, stores
+from appliance.uploads import read_upload
 from appliance.web_errors import ApiError
 from storage.database import DatabaseError
 from verifier.errors import SehatError
@@ -74,6 +83,14 @@ def verify_bulk() -> Response:
     response = Response(stream_with_context(csv_chunks(results)), mimetype="text/csv")
     response.headers["Content-Disposition"] = "attachment; filename=verdicts.csv"
     return response
+
+
+@api.post("/api/v1/scan")
+@limiter.limit(verification_limit)
+@require_verifier_access
+def scan() -> Response:
+    """Every QR in a photo or PDF, each with its verdict when it holds a code."""
+    return jsonify(scan_document_json(verify_scanned(read_upload("image"), "scan")))
 
 
 @api.get("/api/v1/status")

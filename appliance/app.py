@@ -16,10 +16,13 @@ from appliance.admin import admin
 from appliance.api import api
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
+from appliance.i18n import init_i18n
 from appliance.kiosk import kiosk
 from appliance.metrics import Metrics
+from appliance.receipt_routes import receipts
 from appliance.security import csrf, init_security
 from appliance.store import EXTENSION, init_stores
+from appliance.uploads import InMemoryUploadRequest
 from appliance.web_errors import register_error_handlers
 from verifier.errors import OperatorError
 
@@ -50,6 +53,7 @@ def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     except ValueError as error:
         raise OperatorError(f"Bad setting: {error}", f"تنظیمات نادرست است: {error}") from error
     app = Flask(__name__)
+    app.request_class = InMemoryUploadRequest
     app.url_map.converters["code"] = CodeConverter
     datadir = DataDir(config.datadir, config.key_file)
     app.config.update(
@@ -69,10 +73,12 @@ def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_settings)
     init_stores(app, config)
     init_security(app)
+    init_i18n(app)
     register_error_handlers(app)
     app.register_blueprint(kiosk)
     app.register_blueprint(api)
     app.register_blueprint(admin)
+    app.register_blueprint(receipts)
     csrf.exempt(api)
     app.extensions["sehat_metrics"] = Metrics(lambda: app.extensions[EXTENSION].for_this_thread().replica, clock)
     logging.getLogger("appliance").setLevel(logging.INFO)

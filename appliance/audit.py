@@ -59,7 +59,7 @@ from verifier.verdict import Status
 
 AUDIT_FILE = "audit.db"
 AUDIT_RETENTION_DAYS = 365  # days an entry is kept before `prune` may remove it
-CHANNELS = ("kiosk", "api", "bulk", "cli")
+CHANNELS = ("kiosk", "api", "bulk", "cli", "scan", "desk")
 STATUSES = tuple(status.value for status in Status)
 GENESIS_HASH = hashlib.sha256(b"sehat/audit/v1\x00").hexdigest()
 CHECKPOINT_TYPE = "sehat/audit-checkpoint"

@@ -23,6 +23,7 @@ from appliance.audit import AuditEntry, AuditLog
 from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
+from appliance.receipts import ensure_receipt_key
 from appliance.replica import Replica
 from appliance.status import status_document
 from appliance.store import close_stores
@@ -74,6 +75,7 @@ def init_command(datadir: Path, trust_files: tuple[Path, ...], feeds: tuple[str,
     feed_map = parse_feeds(feeds, [anchor.issuer for anchor in anchors])
     with Replica.create(DataDir(datadir, key_file), anchors, feed_map) as replica:
         issuers = ", ".join(state.issuer for state in replica.issuer_states())
+    ensure_receipt_key(DataDir(datadir, key_file), utc_now())  # the box signs receipts from day one
     click.echo(f"Replica created in {datadir}, trusting: {issuers}. Next: sehat sync once {datadir}")
 
 

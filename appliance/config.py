@@ -41,7 +41,9 @@ class ApplianceConfig:
     lockout_seconds: int = 60  # first lock; doubles with each further failure
     lockout_max_seconds: int = 3600
     session_minutes: int = 60  # operator sessions expire after this much idle time
+    kiosk_clear_seconds: int = 30  # a verdict on the kiosk clears itself after this long (0: never); seconds
     secure_cookies: bool = False  # True when the box is served over HTTPS
+    box_name: str = ""  # printed on and signed into receipts; empty: the host name
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:

@@ -16,8 +16,10 @@ from appliance.web_errors import ApiError
 F = TypeVar("F", bound=Callable[..., Any])
 
 # No outside source of anything: the box works offline and trusts only itself.
+# 'wasm-unsafe-eval' lets the camera's QR decoder (static/vendor/zxing-wasm) compile its WebAssembly;
+# it allows no JavaScript eval. A camera stream shown through video.srcObject needs no media-src.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "form-action 'self'; frame-ancestors 'none'"
 )

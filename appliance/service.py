@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,11 +12,13 @@ from flask import current_app, g, request
 
 from appliance.audit import AuditEntry
 from appliance.metrics import Metrics
+from appliance.scanning.limits import ScanLimits
 from appliance.store import app_config, stores
 from appliance.verification import Outcome, Verifier
-from verifier.errors import InputError
+from verifier.errors import InputError, InvalidFormatError
+from verifier.normalize import normalize_code
 from verifier.verdict import verdict_invalid_format
-from verifier.verdict_text import describe_en, describe_fa
+from verifier.verdict_text import summary
 
 
 def now() -> datetime:
@@ -92,5 +95,53 @@ def _count(outcome: Outcome, channel: str, seconds: float) -> None:
 def verdict_document(outcome: Outcome) -> dict[str, Any]:
     """The contract's verdict JSON, with a human summary in both languages."""
     body = outcome.verdict.to_dict()
-    body["summary"] = {"fa": describe_fa(outcome.verdict).to_dict(), "en": describe_en(outcome.verdict).to_dict()}
+    body["summary"] = summary(outcome.verdict)
     return body
+
+
+NO_CODE_MESSAGE = {
+    "en": "This QR code holds no authenticity code (it may be another kind of QR on the page).",
+    "fa": "این کد QR کد صحتی در خود ندارد (ممکن است کد QR دیگری روی سند باشد).",
+}
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    """One QR found in a scanned document: its raw text, and the verdict if it holds a code."""
+
+    raw: str
+    outcome: Outcome | None  # None: the QR holds no authenticity code — not "invalid", just not ours
+
+
+def holds_code(raw: str) -> bool:
+    """Whether scanned text carries an authenticity code at all (bare, in any digits, or in a link)."""
+    try:
+        normalize_code(raw)
+    except InvalidFormatError:
+        return False
+    return True
+
+
+def verify_scanned(data: bytes, channel: str) -> list[ScanResult]:
+    """Find every QR in an uploaded photo or PDF and verify each that holds a code.
+
+    Raises:
+        ScanError: the file cannot be read, is too large, or holds no QR at all.
+    """
+    from appliance.scanning.decoding import scan_document  # the imaging stack loads on first scan
+
+    texts = scan_document(data, ScanLimits.from_config(app_config()))
+    return [ScanResult(text, verify_one(text, None, channel) if holds_code(text) else None) for text in texts]
+
+
+def scan_document_json(results: list[ScanResult]) -> dict[str, Any]:
+    """The contract's ``{"results": [{"raw", "verdict"}]}``, with a bilingual note for QRs that hold no code."""
+    rows: list[dict[str, Any]] = []
+    for result in results:
+        row: dict[str, Any] = {"raw": result.raw, "verdict": None}
+        if result.outcome is None:
+            row["message"] = NO_CODE_MESSAGE
+        else:
+            row["verdict"] = verdict_document(result.outcome)
+        rows.append(row)
+    return {"results": rows}

@@ -110,9 +110,22 @@ class Verifier:
         return derive_record_keys(code, state.issuer, state.profile.kdf)
 
 
+def replica_freshness(replica: Replica, now: datetime) -> ReplicaInfo:
+    """How current the box's data is as a whole: as of its least current issuer; stale if any issuer is."""
+    with replica.reading():
+        states = replica.issuer_states()
+        judged = effective_now(now, replica.clock_floor())
+    return _combined_replica_info(states, judged)
+
+
 def _combined_replica_info(states: list[IssuerState], now: datetime) -> ReplicaInfo:
-    """For a code found under no issuer: as of the least current issuer's data."""
-    if not states:
+    """For a code found under no issuer: as of the least current data held, stale if any issuer is.
+
+    An issuer that never synced makes the answer stale, not "no data": the box still
+    answers from the others. Only a box with no issuer's data at all has ``as_of`` None.
+    """
+    synced = [state for state in states if state.as_of is not None]
+    if not synced:
         return ReplicaInfo(seq=0, as_of=None, stale=True)
-    oldest = min(states, key=lambda state: (state.as_of is not None, state.as_of or now))
+    oldest = min(synced, key=lambda state: state.as_of or now)
     return ReplicaInfo(seq=oldest.seq, as_of=oldest.as_of, stale=any(state.is_stale(now) for state in states))

@@ -13,6 +13,7 @@ from typing import Any
 from flask import Flask, Response, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
+from appliance.scanning.errors import ScanError
 from verifier.errors import InputError, OperatorError, SehatError
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,10 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
         return _answer(error.status, error.code, error.message, error.message_fa)
+
+    @app.errorhandler(ScanError)
+    def scan_error(error: ScanError) -> Response:
+        return _answer(error.http_status, error.code, error.message, error.message_fa)
 
     @app.errorhandler(InputError)
     def input_error(error: InputError) -> Response:

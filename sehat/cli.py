@@ -13,6 +13,7 @@ import click
 
 from appliance.audit_cli import audit_group
 from appliance.cli import appliance_group, status_command, verify_command
+from appliance.receipt_cli import receipt_group
 from registry.cli import registry_group
 from sehat.demo import demo_command
 from sync_agent.cli import sync_group
@@ -47,6 +48,7 @@ def cli() -> None:
 
 cli.add_command(registry_group)
 appliance_group.add_command(audit_group)
+appliance_group.add_command(receipt_group)
 cli.add_command(appliance_group)
 cli.add_command(sync_group)
 cli.add_command(status_command)

@@ -73,6 +73,7 @@ def publish(tmp_path: Path) -> Callable[..., Path]:
     return publish_feed
 
 
+from tests.support.browser import chromium, playwright_driver  # noqa: E402,F401 - browser fixtures
 from tests.support.servers import serving  # noqa: E402
 from tests.support.simulator import FeedSimulator  # noqa: E402 - it imports NOW from here
 from tests.support.web import PASSWORD  # noqa: E402

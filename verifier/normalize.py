@@ -5,6 +5,11 @@ spaces, dashes, zero-width non-joiners and bidi marks that editors insert around
 numbers in right-to-left text; QR codes may carry the bare code or a link with the
 code in a path segment or a query parameter. All of these must reach the same code,
 and anything else must be a clear format error — never a "not found".
+
+Scanners garble too: a USB scanner left on the Persian keyboard layout types a
+link's letters as Persian letters while its digits stay digits, and appends CR, LF
+or tab. When such text holds exactly one run of 20 digits, that run is the code;
+two runs, or only 19 or 21 digits, stay a format error that says what was found.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from verifier.check_digits import CODE_LENGTH, passes_check
@@ -94,6 +100,42 @@ def _url_candidates(url: str) -> Iterator[str]:
                 break
 
 
+def digit_runs(text: str) -> list[str]:
+    """The runs of digits in ``text`` as ASCII; separators inside a run do not end it, anything else does."""
+    runs: list[str] = []
+    current: list[str] = []
+    for char in text:
+        value = unicodedata.decimal(char, None)
+        if value is not None:
+            current.append(str(value))
+        elif current and _is_separator(char):
+            continue
+        elif current:
+            runs.append("".join(current))
+            current = []
+    if current:
+        runs.append("".join(current))
+    return runs
+
+
+def _code_in_noise(text: str, schemes: tuple[str, ...], no_run_reason: str) -> str:
+    """The one 20-digit run in a garbled scan or a link we could not parse; else the error that says why."""
+    runs = digit_runs(text)
+    codes = [run for run in runs if len(run) == CODE_LENGTH]
+    if len(codes) > 1:
+        raise InvalidFormatError("several_codes")
+    if codes:
+        if _passes_any(codes[0], schemes):
+            return codes[0]
+        raise InvalidFormatError("bad_check_digit")
+    longest = max((len(run) for run in runs), default=0)
+    raise InvalidFormatError(no_run_reason, longest if longest >= _NEAR_MISS else None)
+
+
+# A run this long next to other characters is a code with a typo, not a stray number.
+_NEAR_MISS = 12
+
+
 def looks_like_url(text: str) -> bool:
     """Tell whether scanned or typed text is a link rather than a bare code."""
     return bool(_URL_START.match(text.strip()))
@@ -123,19 +165,19 @@ def normalize_code(raw: str, schemes: Iterable[str] = ("none",)) -> str:
     if looks_like_url(text):
         try:
             candidates = list(dict.fromkeys(_url_candidates(text)))
-        except ValueError as error:  # urllib refuses malformed hosts such as "https://["
-            raise InvalidFormatError("url_without_code") from error
+        except ValueError:  # urllib refuses malformed hosts such as "https://["
+            candidates = []
         if not candidates:
-            raise InvalidFormatError("url_without_code")
+            return _code_in_noise(text, schemes, "url_without_code")
         for candidate in candidates:
             if _passes_any(candidate, schemes):
                 return candidate
         raise InvalidFormatError("bad_check_digit")
     digits = to_ascii_digits(text)
     if not (digits.isascii() and digits.isdigit()):
-        raise InvalidFormatError("bad_characters")
+        return _code_in_noise(text, schemes, "bad_characters")
     if len(digits) != CODE_LENGTH:
-        raise InvalidFormatError("wrong_length")
+        raise InvalidFormatError("wrong_length", len(digits))
     if not _passes_any(digits, schemes):
         raise InvalidFormatError("bad_check_digit")
     return digits
@@ -143,3 +185,29 @@ def normalize_code(raw: str, schemes: Iterable[str] = ("none",)) -> str:
 
 def _passes_any(code: str, schemes: tuple[str, ...]) -> bool:
     return any(passes_check(code, scheme) for scheme in schemes)
+
+
+@dataclass(frozen=True)
+class InputPiece:
+    """A stretch of what was typed, and whether it is what keeps it from being a code."""
+
+    text: str
+    problem: bool
+
+
+def annotate_input(raw: str, limit: int = 120) -> list[InputPiece]:
+    """What a person typed, split so a page can echo it with the offending characters marked.
+
+    Digits of any system and separators are fine; every other character is marked.
+    Invisible marks are dropped from the echo (they cannot be seen either way).
+    """
+    pieces: list[InputPiece] = []
+    for char in raw.strip()[:limit]:
+        if unicodedata.category(char) == "Cf":
+            continue
+        problem = unicodedata.decimal(char, None) is None and not _is_separator(char)
+        if pieces and pieces[-1].problem == problem:
+            pieces[-1] = InputPiece(pieces[-1].text + char, problem)
+        else:
+            pieces.append(InputPiece(char, problem))
+    return pieces

@@ -28,6 +28,24 @@ class Status(enum.StrEnum):
     INVALID_FORMAT = "invalid_format"
 
 
+class Finding(enum.StrEnum):
+    """What a person must take from a verdict — one look, one meaning.
+
+    The contract's ``status`` stays as it is; the finding adds the two outcomes a
+    status alone hides: a genuine document whose holder is someone else (``valid``
+    with a national ID that does not match), and a box that has no data at all
+    (``not_found`` before the first sync), which says nothing about the code.
+    """
+
+    VALID = "valid"
+    MISMATCH = "mismatch"
+    REVOKED = "revoked"
+    SUPERSEDED = "superseded"
+    NOT_FOUND = "not_found"
+    NO_DATA = "no_data"
+    INVALID_FORMAT = "invalid_format"
+
+
 @dataclass(frozen=True)
 class IssuerInfo:
     issuer: str
@@ -76,6 +94,19 @@ class Verdict:
     superseded_by: Supersession | None = None
     replica: ReplicaInfo | None = None
     error: InputError | None = None
+
+    @property
+    def finding(self) -> Finding:
+        if self.status is Status.VALID and self.holder is not None and self.holder.national_id_match is False:
+            return Finding.MISMATCH
+        if self.status is Status.NOT_FOUND and (self.replica is None or self.replica.as_of is None):
+            return Finding.NO_DATA
+        return Finding(self.status.value)
+
+    @property
+    def stale(self) -> bool:
+        """The data behind this verdict is past its signed expiry (or there is none)."""
+        return self.replica is not None and self.replica.stale
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's JSON shape."""

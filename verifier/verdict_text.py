@@ -13,7 +13,7 @@ from datetime import date, datetime
 import jdatetime
 
 from verifier.records import DOCUMENT_TYPE_NAMES_EN, DOCUMENT_TYPE_NAMES_FA
-from verifier.verdict import Status, Verdict
+from verifier.verdict import Finding, Status, Verdict
 
 _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
@@ -51,13 +51,19 @@ class VerdictText:
 def describe_fa(verdict: Verdict) -> VerdictText:
     replica = verdict.replica
     as_of = jalali_date(replica.as_of) if replica and replica.as_of else None
-    if verdict.status is Status.INVALID_FORMAT:
-        return VerdictText("کد نامعتبر", verdict.error.message_fa if verdict.error else "ورودی کد صحت نیست.")
-    if verdict.status is Status.NOT_FOUND:
-        when = f"تا تاریخ {as_of}" if as_of else "(این دستگاه هنوز داده‌ای ندارد)"
+    finding = verdict.finding
+    if finding is Finding.INVALID_FORMAT:
+        return VerdictText("کد صحت نیست", verdict.error.message_fa if verdict.error else "ورودی کد صحت نیست.")
+    if finding is Finding.NO_DATA:
+        return VerdictText(
+            "این دستگاه هنوز داده‌ای ندارد",
+            "داده‌های هیچ مرجع صادرکننده‌ای هنوز به این دستگاه نرسیده است، پس هیچ کدی را نمی‌توان تأیید کرد. "
+            "این به معنای جعلی بودن سند نیست؛ از متصدی دستگاه بخواهید داده‌ها را به‌روز کند.",
+        )
+    if finding is Finding.NOT_FOUND:
         return VerdictText(
             "در داده‌های این دستگاه یافت نشد",
-            f"این کد در داده‌های این دستگاه {when} نیست؛ کدی که پس از آن صادر شده باشد "
+            f"این کد در داده‌های این دستگاه (به‌روز تا {as_of}) نیست؛ کدی که پس از آن صادر شده باشد "
             "به‌صورت آفلاین قابل تأیید نیست. این به معنای جعلی بودن سند نیست.",
         )
     document = verdict.document or {}
@@ -78,11 +84,18 @@ def describe_fa(verdict: Verdict) -> VerdictText:
             f"این {kind} به نام {holder} با {newer_kind} صادرشده در تاریخ {jalali_date(newer.issued_on)} "
             f"(کد صحت منتهی به {persian_digits(newer.code_hint.lstrip('…'))}) جایگزین شده است؛ سند جدید را بخواهید.",
         )
+    if finding is Finding.MISMATCH:
+        masked = persian_digits(verdict.holder.national_id_masked) if verdict.holder else ""
+        return VerdictText(
+            "سند اصل است، اما متعلق به شخص دیگری است",
+            f"این {kind} از سوی {issuer} به نام {holder} (کد ملی {masked}) صادر شده است و "
+            "کد ملی واردشده با کد ملی دارنده مطابقت ندارد. این سند را به نام ارائه‌کننده نپذیرید.",
+        )
     if replica and replica.stale:
         return VerdictText(
-            f"معتبر تا تاریخ {as_of}",
-            f"این {kind} به نام {holder}، صادرشده از سوی {issuer}، تا تاریخ {as_of} معتبر بوده است؛ "
-            "داده‌های این دستگاه به‌روز نیست و از ابطال‌های پس از آن خبری ندارد.",
+            f"معتبر بر اساس داده‌های {as_of}",
+            f"ابطال‌های پس از آن نامعلوم است. این {kind} به نام {holder}، صادرشده از سوی {issuer}، "
+            f"بر اساس داده‌های {as_of} معتبر است؛ داده‌های این دستگاه به‌روز نیست.",
         )
     return VerdictText("معتبر", f"این {kind} به نام {holder} از سوی {issuer} صادر شده و معتبر است.")
 
@@ -90,13 +103,19 @@ def describe_fa(verdict: Verdict) -> VerdictText:
 def describe_en(verdict: Verdict) -> VerdictText:
     replica = verdict.replica
     as_of = gregorian_date(replica.as_of) if replica and replica.as_of else None
-    if verdict.status is Status.INVALID_FORMAT:
+    finding = verdict.finding
+    if finding is Finding.INVALID_FORMAT:
         return VerdictText("Not a code", verdict.error.message if verdict.error else "The input is not a code.")
-    if verdict.status is Status.NOT_FOUND:
-        when = f"as of {as_of}" if as_of else "(this box has no data yet)"
+    if finding is Finding.NO_DATA:
+        return VerdictText(
+            "This box has no data yet",
+            "No issuer's data has reached this box yet, so no code can be confirmed. This does not mean the "
+            "document is fake; ask the box's operator to bring its data up to date.",
+        )
+    if finding is Finding.NOT_FOUND:
         return VerdictText(
             "Not in this box's data",
-            f"This code is not in this box's data {when}; a code issued since cannot be confirmed offline. "
+            f"This code is not in this box's data as of {as_of}; a code issued since cannot be confirmed offline. "
             "This does not mean the document is fake.",
         )
     document = verdict.document or {}
@@ -117,10 +136,26 @@ def describe_en(verdict: Verdict) -> VerdictText:
             f"This {kind} of {holder} was replaced by a {newer_kind} issued on {newer.issued_on} "
             f"(code ending {newer.code_hint.lstrip('…')}); ask for the newer document.",
         )
+    if finding is Finding.MISMATCH:
+        masked = verdict.holder.national_id_masked if verdict.holder else ""
+        return VerdictText(
+            "Genuine document — but it belongs to someone else",
+            f"This {kind} was issued by {issuer} to {holder} (national ID {masked}); the national ID given does not "
+            "match the holder's. Do not accept it as the presenter's own.",
+        )
     if replica and replica.stale:
         return VerdictText(
-            f"Valid as of {as_of}",
-            f"This {kind} of {holder}, issued by {issuer}, was valid as of {as_of}; this box's data is out of "
-            "date, so revocations since are unknown.",
+            f"Valid as of the data of {as_of}",
+            f"This {kind} of {holder}, issued by {issuer}, is valid as of this box's data of {as_of}; "
+            "revocations since are unknown, because the data is out of date.",
         )
     return VerdictText("Valid", f"This {kind} of {holder} was issued by {issuer} and is valid.")
+
+
+def summary(verdict: Verdict) -> dict[str, object]:
+    """The API's ``summary``: the finding a person must take away, worded in both languages."""
+    return {
+        "outcome": verdict.finding.value,
+        "fa": describe_fa(verdict).to_dict(),
+        "en": describe_en(verdict).to_dict(),
+    }

@@ -1,0 +1,208 @@
+"""The scan pipeline: an uploaded photo or PDF in, the text of every QR code in it out.
+
+Most photos need nothing: zxing-cpp reads them as they are in a millisecond or two, and
+zbar reads some of the few it misses. Only when that fast path finds nothing on any page
+does the pipeline prepare the image — each preparation a remedy for one flaw of real
+photos (a lost quiet zone, texture inside modules, blur, glare, low contrast, a tiny or
+coloured QR) — and try again, cheapest and most often useful first. The order was
+measured on real photos (``bench/scanning.py``). All of it runs against one deadline: a
+hopeless image gives up within ``ScanLimits.time_budget`` and is answered "no QR found".
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from PIL import Image
+
+from appliance.scanning.engines import Binarizer, Symbol, read_zbar, read_zxing
+from appliance.scanning.errors import NoQrFoundError
+from appliance.scanning.limits import ScanLimits
+from appliance.scanning.loading import load_pages
+from appliance.scanning.preparation import (
+    View,
+    adaptive_threshold,
+    darkest_channel,
+    equalized,
+    grey_view,
+    median,
+    otsu_threshold,
+    padded,
+    scaled,
+    sharpened,
+)
+
+__all__ = ["scan_document", "scan_pages"]
+
+# zbar costs about 40 ms a megapixel on a busy image; beyond this it reads a shrunk copy.
+_FAST_ZBAR_PIXELS = 8_000_000
+# Preparation works on at most this many pixels (a QR that needs it is not tiny on a big photo).
+_WORK_PIXELS = 4_000_000
+# PDF rendering may use this share of the time budget; the rest is kept for decoding.
+_RENDER_SHARE = 0.75
+# A pass starts only if the slowest rate seen so far says it ends this far before the deadline.
+_SAFETY = 1.5
+
+Engine = Callable[[Image.Image], list[Symbol]]
+
+
+def _zxing_global(image: Image.Image) -> list[Symbol]:
+    return read_zxing(image, Binarizer.GLOBAL)
+
+
+@dataclass(frozen=True)
+class Pass:
+    """One preparation and the engine that reads its result (``prepare`` may decline with None)."""
+
+    name: str
+    prepare: Callable[[Image.Image, View], View | None]
+    engine: Engine
+
+
+def _small(view: View) -> bool:
+    return max(view.image.size) < 800
+
+
+PASSES: tuple[Pass, ...] = (
+    Pass("quiet zone", lambda page, view: padded(view), read_zxing),
+    Pass("quiet zone", lambda page, view: padded(view), read_zbar),
+    Pass("median", lambda page, view: padded(median(view)), _zxing_global),
+    Pass("half size", lambda page, view: scaled(view, 0.5), read_zbar),
+    Pass("half size", lambda page, view: scaled(view, 0.5), _zxing_global),
+    Pass("median", lambda page, view: padded(median(view)), read_zbar),
+    Pass("otsu", lambda page, view: padded(otsu_threshold(view)), read_zxing),
+    Pass("otsu", lambda page, view: padded(otsu_threshold(view)), read_zbar),
+    Pass("adaptive", lambda page, view: padded(adaptive_threshold(view)), read_zxing),
+    Pass("adaptive", lambda page, view: padded(adaptive_threshold(view)), read_zbar),
+    Pass("double size", lambda page, view: scaled(view, 2) if _small(view) else None, read_zxing),
+    Pass("double size", lambda page, view: scaled(view, 2) if _small(view) else None, read_zbar),
+    Pass("sharpened", lambda page, view: sharpened(view), read_zxing),
+    Pass("sharpened", lambda page, view: sharpened(view), read_zbar),
+    Pass("equalized", lambda page, view: equalized(view), _zxing_global),
+    Pass("darkest channel", darkest_channel, read_zxing),
+    Pass("third size", lambda page, view: scaled(view, 1 / 3), read_zbar),
+    Pass("third size", lambda page, view: scaled(view, 1 / 3), read_zxing),
+)
+
+
+def scan_document(data: bytes, limits: ScanLimits) -> list[str]:
+    """The text of every distinct QR code in an uploaded photo or PDF, in reading order.
+
+    Args:
+        data: the uploaded file, untrusted (any bytes at all).
+        limits: size, page and time bounds (``ScanLimits.from_config`` on the box).
+
+    Returns:
+        Each distinct text once, top to bottom then left to right, page after page.
+
+    Raises:
+        NoQrFoundError: the file was read, and no QR code was found in time.
+        ScanError: another subclass when the file itself is refused (see ``errors``).
+    """
+    started = time.monotonic()
+    pages = load_pages(data, limits, started + limits.time_budget * _RENDER_SHARE)
+    return scan_pages(pages, started + limits.time_budget)
+
+
+def scan_pages(pages: Sequence[Image.Image], deadline: float, passes: Sequence[Pass] = PASSES) -> list[str]:
+    """``scan_document`` for images already loaded (mode ``L`` or ``RGB``), until ``deadline``.
+
+    ``passes`` replaces the preparation schedule (the benchmark measures each one).
+    """
+    clock = _Clock(deadline)
+    found = _Findings(len(pages))
+    for index, page in enumerate(pages):
+        with clock.timing(page.width * page.height):
+            found.add(index, View(page), read_zxing)
+            found.add(index, grey_view(page, _FAST_ZBAR_PIXELS), read_zbar)
+    if not found.any():
+        work = [grey_view(page, _WORK_PIXELS) for page in pages]
+        for step in passes:
+            for index, (page, view) in enumerate(zip(pages, work, strict=True)):
+                pixels = view.image.width * view.image.height
+                if not clock.affords(pixels):
+                    break
+                with clock.timing(pixels):
+                    found.add(index, step.prepare(page, view), step.engine)
+            if found.any() or clock.expired():
+                break
+    texts = found.texts()
+    if not texts:
+        raise NoQrFoundError()
+    return texts
+
+
+class _Clock:
+    """The deadline, and the slowest rate seen so far (seconds per pixel) to foresee whether a pass fits."""
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.rate = 0.0
+
+    def expired(self) -> bool:
+        return time.monotonic() >= self.deadline
+
+    def affords(self, pixels: int) -> bool:
+        return time.monotonic() + self.rate * pixels * _SAFETY < self.deadline
+
+    @contextmanager
+    def timing(self, pixels: int) -> Iterator[None]:
+        started = time.monotonic()
+        yield
+        self.rate = max(self.rate, (time.monotonic() - started) / max(pixels, 1))
+
+
+@dataclass(frozen=True)
+class _Found:
+    text: str
+    left: float
+    top: float
+    right: float
+    bottom: float
+
+    def holds(self, x: float, y: float) -> bool:
+        return self.left <= x <= self.right and self.top <= y <= self.bottom
+
+
+class _Findings:
+    """The symbols found so far, per page, each text once, in page coordinates."""
+
+    def __init__(self, pages: int) -> None:
+        self.pages: list[list[_Found]] = [[] for _ in range(pages)]
+        self.seen: set[str] = set()
+
+    def any(self) -> bool:
+        return bool(self.seen)
+
+    def add(self, page: int, view: View | None, engine: Engine) -> None:
+        """Search ``view`` (None: a preparation that does not apply) and keep what is new."""
+        if view is None:
+            return
+        on_page = self.pages[page]
+        for symbol in engine(view.image):
+            if symbol.text in self.seen:
+                continue  # the same text again: another engine, or a second copy of the document
+            left, top, right, bottom = symbol.box
+            left, top = view.to_page(left, top)
+            right, bottom = view.to_page(right, bottom)
+            if any(item.holds((left + right) / 2, (top + bottom) / 2) for item in on_page):
+                continue  # a symbol already read, decoded by the other engine with another charset guess
+            self.seen.add(symbol.text)
+            on_page.append(_Found(symbol.text, left, top, right, bottom))
+
+    def texts(self) -> list[str]:
+        return [item.text for on_page in self.pages for item in _reading_order(on_page)]
+
+
+def _reading_order(found: list[_Found]) -> list[_Found]:
+    """Top to bottom, then left to right: symbols whose middle is level with a row's first join it."""
+    rows: list[list[_Found]] = []
+    for item in sorted(found, key=lambda item: item.top):
+        if rows and (item.top + item.bottom) / 2 <= rows[-1][0].bottom:
+            rows[-1].append(item)
+        else:
+            rows.append([item])
+    return [item for row in rows for item in sorted(row, key=lambda item: item.left)]
