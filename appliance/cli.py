@@ -27,12 +27,14 @@ from appliance.receipts import ensure_receipt_key
 from appliance.replica import Replica
 from appliance.status import status_document
 from appliance.store import close_stores
-from appliance.verification import Verifier
+from appliance.verification import Outcome, Verifier
 from sync_agent.agent import utc_now
 from verifier.canonical import format_timestamp
 from verifier.errors import MalformedObjectError, OperatorError, SehatError
+from verifier.normalize import holds_code
 from verifier.signing import TrustAnchor
-from verifier.verdict_text import describe_en, describe_fa
+from verifier.verdict import Finding, Verdict
+from verifier.verdict_text import NO_CODE_MESSAGE, describe_en, describe_fa, summary
 
 logger = logging.getLogger(__name__)
 AUDIT_PRUNE_INTERVAL = timedelta(days=1)
@@ -195,7 +197,44 @@ def _prune_audit_daily(config: ApplianceConfig, stop: threading.Event) -> None:
             return
 
 
-@click.command("verify")
+# `sehat verify` and `sehat scan` exit with one code per finding, so a script can tell them apart;
+# only a valid document whose holder matches (or was not asked) exits 0.
+EXIT_CODES: dict[Finding, int] = {
+    Finding.VALID: 0,
+    Finding.MISMATCH: 3,
+    Finding.REVOKED: 4,
+    Finding.SUPERSEDED: 5,
+    Finding.NOT_FOUND: 6,
+    Finding.NO_DATA: 7,
+    Finding.INVALID_FORMAT: 8,
+}
+EXIT_NO_CODE = 9  # `sehat scan`: a file held no QR, or no QR that carries a code
+EXIT_CODES_HELP = (
+    "Exit status: 0 valid; 3 genuine but the national ID does not match; 4 revoked; 5 superseded; "
+    "6 not in this box's data; 7 the box has no data; 8 not a code; 1 an error."
+)
+
+
+def _audit_entry(outcome: Outcome, channel: str) -> AuditEntry:
+    return AuditEntry(
+        at=outcome.verdict.checked_at,
+        channel=channel,
+        client="local",
+        actor=f"operator:{getpass.getuser()}",
+        issuer=outcome.issuer,
+        lookup_id=outcome.lookup_id,
+        status=outcome.verdict.status.value,
+    )
+
+
+def _print_verdict(verdict: Verdict, prefix: str = "") -> None:
+    language = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
+    text = describe_fa(verdict) if language.startswith("fa") else describe_en(verdict)
+    click.echo(f"{prefix}{verdict.finding.value}: {text.headline}")
+    click.echo(f"{prefix}{text.detail}")
+
+
+@click.command("verify", epilog=EXIT_CODES_HELP)
 @click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("code")
 @click.option("--national-id", help="The holder's national ID, to compare with the record.")
@@ -211,29 +250,83 @@ def verify_command(datadir: Path, code: str, national_id: str | None, as_json: b
     data = DataDir(datadir, key_file)
     with Replica.open(data) as replica, AuditLog.open(data, create=True) as audit:
         outcome = Verifier(replica, utc_now).verify(code, national_id)
-        verdict = outcome.verdict
-        audit.append(
-            [
-                AuditEntry(
-                    at=verdict.checked_at,
-                    channel="cli",
-                    client="local",
-                    actor=f"operator:{getpass.getuser()}",
-                    issuer=outcome.issuer,
-                    lookup_id=outcome.lookup_id,
-                    status=verdict.status.value,
-                )
-            ]
-        )
+        audit.append([_audit_entry(outcome, "cli")])
+    verdict = outcome.verdict
     if as_json:
         body = verdict.to_dict()
-        body["summary"] = {"fa": describe_fa(verdict).to_dict(), "en": describe_en(verdict).to_dict()}
+        body["summary"] = summary(verdict)
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
-        return
+    else:
+        _print_verdict(verdict)
+    raise SystemExit(EXIT_CODES[verdict.finding])
+
+
+@click.command("scan", epilog=EXIT_CODES_HELP + " 9: a file held no QR with a code. The worst finding decides.")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document: per file, its QR codes and verdicts.")
+@KEY_FILE_OPTION
+def scan_command(datadir: Path, files: tuple[Path, ...], as_json: bool, key_file: Path | None) -> None:
+    """Find the QR codes in photos or PDFs of documents and verify every code in them.
+
+    Each FILE is a PNG, JPEG, WebP or PDF (the first pages are searched); every QR
+    found is listed with its raw text and, when it holds a code, its verdict
+    (audited as the 'scan' channel).
+
+    \b
+    Example:
+      sehat scan /var/lib/sehat scans/*.pdf diploma-photo.jpg --json
+    """
+    from appliance.scanning.decoding import scan_document  # the imaging stack loads only here
+    from appliance.scanning.errors import ScanError
+    from appliance.scanning.limits import ScanLimits
+
+    limits = ScanLimits.from_config(ApplianceConfig())
+    data = DataDir(datadir, key_file)
+    documents: list[dict[str, object]] = []
+    worst = 0
+    with Replica.open(data) as replica, AuditLog.open(data, create=True) as audit:
+        verifier = Verifier(replica, utc_now)
+        for path in files:
+            entry: dict[str, object] = {"file": str(path), "results": []}
+            try:
+                texts = scan_document(path.read_bytes()[: limits.max_bytes + 1], limits)
+            except ScanError as error:
+                entry["error"] = error.as_dict()
+                documents.append(entry)
+                worst = max(worst, EXIT_NO_CODE)
+                if not as_json:
+                    click.echo(f"{path}: {localized(error.message, error.message_fa)}")
+                continue
+            results: list[dict[str, object]] = []
+            if not as_json:
+                click.echo(f"{path}:")
+            for text in texts:
+                if not holds_code(text):
+                    results.append({"raw": text, "verdict": None, "message": NO_CODE_MESSAGE})
+                    if not as_json:
+                        click.echo(f"  {localized(NO_CODE_MESSAGE['en'], NO_CODE_MESSAGE['fa'])}")
+                    continue
+                outcome = verifier.verify(text)
+                audit.append([_audit_entry(outcome, "scan")])
+                body = outcome.verdict.to_dict()
+                body["summary"] = summary(outcome.verdict)
+                results.append({"raw": text, "verdict": body})
+                worst = max(worst, EXIT_CODES[outcome.verdict.finding])
+                if not as_json:
+                    _print_verdict(outcome.verdict, "  ")
+            if not any(result["verdict"] for result in results):
+                worst = max(worst, EXIT_NO_CODE)
+            entry["results"] = results
+            documents.append(entry)
+    if as_json:
+        click.echo(json.dumps({"files": documents}, ensure_ascii=False, indent=2))
+    raise SystemExit(worst)
+
+
+def localized(message: str, message_fa: str) -> str:
     language = os.environ.get("LC_ALL") or os.environ.get("LANG") or ""
-    text = describe_fa(verdict) if language.startswith("fa") else describe_en(verdict)
-    click.echo(f"{verdict.status.value}: {text.headline}")
-    click.echo(text.detail)
+    return message_fa if language.startswith("fa") else message
 
 
 @appliance_group.group("apikey")

@@ -15,10 +15,10 @@ from appliance.metrics import Metrics
 from appliance.scanning.limits import ScanLimits
 from appliance.store import app_config, stores
 from appliance.verification import Outcome, Verifier
-from verifier.errors import InputError, InvalidFormatError
-from verifier.normalize import normalize_code
+from verifier.errors import InputError
+from verifier.normalize import holds_code
 from verifier.verdict import verdict_invalid_format
-from verifier.verdict_text import summary
+from verifier.verdict_text import NO_CODE_MESSAGE, summary
 
 
 def now() -> datetime:
@@ -99,27 +99,12 @@ def verdict_document(outcome: Outcome) -> dict[str, Any]:
     return body
 
 
-NO_CODE_MESSAGE = {
-    "en": "This QR code holds no authenticity code (it may be another kind of QR on the page).",
-    "fa": "این کد QR کد صحتی در خود ندارد (ممکن است کد QR دیگری روی سند باشد).",
-}
-
-
 @dataclass(frozen=True)
 class ScanResult:
     """One QR found in a scanned document: its raw text, and the verdict if it holds a code."""
 
     raw: str
     outcome: Outcome | None  # None: the QR holds no authenticity code — not "invalid", just not ours
-
-
-def holds_code(raw: str) -> bool:
-    """Whether scanned text carries an authenticity code at all (bare, in any digits, or in a link)."""
-    try:
-        normalize_code(raw)
-    except InvalidFormatError:
-        return False
-    return True
 
 
 def verify_scanned(data: bytes, channel: str) -> list[ScanResult]:

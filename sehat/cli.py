@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from appliance.audit_cli import audit_group
-from appliance.cli import appliance_group, status_command, verify_command
+from appliance.cli import appliance_group, scan_command, status_command, verify_command
 from appliance.receipt_cli import receipt_group
 from registry.cli import registry_group
 from sehat.demo import demo_command
@@ -53,6 +53,7 @@ cli.add_command(appliance_group)
 cli.add_command(sync_group)
 cli.add_command(status_command)
 cli.add_command(verify_command)
+cli.add_command(scan_command)
 cli.add_command(demo_command)
 
 

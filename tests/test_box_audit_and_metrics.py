@@ -103,7 +103,7 @@ def test_metrics_count_verifications_and_show_replica_freshness(client: FlaskCli
 
 def test_the_cli_verification_is_audited_as_the_cli_channel(box: DataDir, synced: DemoCodes, tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["verify", str(box.path), synced.revoked])
-    assert result.exit_code == 0
+    assert result.exit_code == 4
     assert result.output.startswith("revoked: Revoked")
     with AuditLog.open(box) as audit:
         out = io.StringIO()

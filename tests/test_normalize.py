@@ -446,8 +446,16 @@ _PERSIAN_LAYOUT = str.maketrans(
         f"https://sehat.example.ir/verify/{PERSIAN_CODE}".translate(_PERSIAN_LAYOUT),
         "کد " + PERSIAN_CODE,
     ],
-    ids=["persian-layout-link", "link-without-scheme", "path-without-scheme", "crlf", "tab", "persian-newlines",
-         "persian-layout-persian-digits", "label"],
+    ids=[
+        "persian-layout-link",
+        "link-without-scheme",
+        "path-without-scheme",
+        "crlf",
+        "tab",
+        "persian-newlines",
+        "persian-layout-persian-digits",
+        "label",
+    ],
 )
 def test_one_run_of_twenty_digits_in_scanner_noise_is_the_code(scanned: str) -> None:
     assert normalize_code(scanned) == CODE

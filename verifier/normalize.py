@@ -183,6 +183,18 @@ def normalize_code(raw: str, schemes: Iterable[str] = ("none",)) -> str:
     return digits
 
 
+def holds_code(raw: str) -> bool:
+    """Whether scanned text carries an authenticity code at all (bare, in any digits, or in a link).
+
+    A QR that does not is not "invalid": documents carry other QR codes too.
+    """
+    try:
+        normalize_code(raw)
+    except InvalidFormatError:
+        return False
+    return True
+
+
 def _passes_any(code: str, schemes: tuple[str, ...]) -> bool:
     return any(passes_check(code, scheme) for scheme in schemes)
 

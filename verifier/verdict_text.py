@@ -37,6 +37,13 @@ def gregorian_date(value: date | datetime | str) -> str:
     return value.strftime("%Y-%m-%d")
 
 
+# For a scanned QR that carries no authenticity code: said plainly, never "invalid".
+NO_CODE_MESSAGE = {
+    "en": "This QR code holds no authenticity code (it may be another kind of QR on the page).",
+    "fa": "این کد QR کد صحتی در خود ندارد (ممکن است کد QR دیگری روی سند باشد).",
+}
+
+
 @dataclass(frozen=True)
 class VerdictText:
     """One verdict's headline and detail, in one language."""
@@ -53,6 +60,8 @@ def describe_fa(verdict: Verdict) -> VerdictText:
     as_of = jalali_date(replica.as_of) if replica and replica.as_of else None
     finding = verdict.finding
     if finding is Finding.INVALID_FORMAT:
+        if verdict.error is not None and verdict.error.code == "invalid_national_id":
+            return VerdictText("کد ملی نادرست است", verdict.error.message_fa)
         return VerdictText("کد صحت نیست", verdict.error.message_fa if verdict.error else "ورودی کد صحت نیست.")
     if finding is Finding.NO_DATA:
         return VerdictText(
@@ -105,6 +114,8 @@ def describe_en(verdict: Verdict) -> VerdictText:
     as_of = gregorian_date(replica.as_of) if replica and replica.as_of else None
     finding = verdict.finding
     if finding is Finding.INVALID_FORMAT:
+        if verdict.error is not None and verdict.error.code == "invalid_national_id":
+            return VerdictText("Not a valid national ID", verdict.error.message)
         return VerdictText("Not a code", verdict.error.message if verdict.error else "The input is not a code.")
     if finding is Finding.NO_DATA:
         return VerdictText(

@@ -43,6 +43,8 @@ _FAST_ZBAR_PIXELS = 8_000_000
 _WORK_PIXELS = 4_000_000
 # PDF rendering may use this share of the time budget; the rest is kept for decoding.
 _RENDER_SHARE = 0.75
+# Two reads whose boxes overlap this much (intersection over union) are one symbol.
+_SAME_SYMBOL = 0.5
 # A pass starts only if the slowest rate seen so far says it ends this far before the deadline.
 _SAFETY = 1.5
 
@@ -163,8 +165,18 @@ class _Found:
     right: float
     bottom: float
 
-    def holds(self, x: float, y: float) -> bool:
-        return self.left <= x <= self.right and self.top <= y <= self.bottom
+    def overlap(self, other: _Found) -> float:
+        """Intersection over union of the two boxes: near 1 for one symbol read twice."""
+        width = min(self.right, other.right) - max(self.left, other.left)
+        height = min(self.bottom, other.bottom) - max(self.top, other.top)
+        if width <= 0 or height <= 0:
+            return 0.0
+        shared = width * height
+        return shared / (self.area + other.area - shared)
+
+    @property
+    def area(self) -> float:
+        return max((self.right - self.left) * (self.bottom - self.top), 1e-9)
 
 
 class _Findings:
@@ -186,12 +198,11 @@ class _Findings:
             if symbol.text in self.seen:
                 continue  # the same text again: another engine, or a second copy of the document
             left, top, right, bottom = symbol.box
-            left, top = view.to_page(left, top)
-            right, bottom = view.to_page(right, bottom)
-            if any(item.holds((left + right) / 2, (top + bottom) / 2) for item in on_page):
+            found = _Found(symbol.text, *view.to_page(left, top), *view.to_page(right, bottom))
+            if any(item.overlap(found) > _SAME_SYMBOL for item in on_page):
                 continue  # a symbol already read, decoded by the other engine with another charset guess
             self.seen.add(symbol.text)
-            on_page.append(_Found(symbol.text, left, top, right, bottom))
+            on_page.append(found)
 
     def texts(self) -> list[str]:
         return [item.text for on_page in self.pages for item in _reading_order(on_page)]
