@@ -9,9 +9,9 @@ UI string goes through Flask-Babel's catalogues in ``appliance/translations``
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 
-from flask import Blueprint, Flask, redirect, request, url_for
+from flask import Blueprint, Flask, current_app, redirect, request, url_for
 from flask_babel import Babel, format_timedelta, get_locale
 from werkzeug.wrappers.response import Response as BaseResponse
 
@@ -69,7 +69,7 @@ def show_age(value: datetime | str | None, now: datetime | None = None) -> str:
     if value is None or value == "":
         return ""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
-    delta = moment - (now or datetime.now(UTC))
+    delta = moment - (now or current_app.config["SEHAT_CLOCK"]())
     return local_digits(format_timedelta(delta, granularity="minute", add_direction=True, threshold=0.9))
 
 
@@ -90,9 +90,22 @@ def choose(lang: str) -> BaseResponse:
     return response
 
 
+def _remember(response: BaseResponse, lang: str) -> None:
+    response.set_cookie(LANGUAGE_COOKIE, lang, max_age=LANGUAGE_COOKIE_SECONDS, samesite="Lax", httponly=True)
+
+
+def remember_asked_language(response: BaseResponse) -> BaseResponse:
+    """A link with ``?lang=`` chooses the language for the visits after it too."""
+    asked = request.args.get("lang")
+    if asked in LANGUAGES and request.cookies.get(LANGUAGE_COOKIE) != asked:
+        _remember(response, asked)
+    return response
+
+
 def init_i18n(app: Flask) -> None:
     Babel(app, locale_selector=select_language, default_translation_directories="translations")
     app.register_blueprint(language)
+    app.after_request(remember_asked_language)
     app.jinja_env.globals.update(
         current_language=current_language,
         text_direction=text_direction,

@@ -19,7 +19,7 @@ __all__ = ["Symbol", "read_zbar", "read_zxing"]
 
 # Model 2 is every QR printed today; model 1 is its predecessor. Micro QR and rMQR are
 # left out: no diploma carries them, and their weaker error correction invites misreads.
-_QR_FORMATS = (zxingcpp.BarcodeFormat.QRCodeModel1, zxingcpp.BarcodeFormat.QRCodeModel2)
+_QR_FORMATS = zxingcpp.BarcodeFormats([zxingcpp.BarcodeFormat.QRCodeModel1, zxingcpp.BarcodeFormat.QRCodeModel2])
 
 
 class Binarizer(Enum):

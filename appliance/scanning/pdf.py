@@ -73,20 +73,18 @@ def render_pdf(data: bytes, limits: ScanLimits, deadline: float) -> list[Image.I
         if child.poll() is None:  # only if communicate itself failed
             child.kill()
             child.wait()
-    pages, problem, complete = _parse(output)
+    pages, problem = _parse(output)
     if pages:
         return pages  # pages a later one was too slow for are still worth searching
     if problem is not None:
         raise _REASONS.get(problem, DamagedPdfError)()
     if not finished:
         raise PdfTooComplexError()
-    if not complete:
-        raise DamagedPdfError()  # the child died without a word: pdfium crashed on this file
-    raise UnusablePdfPageError()  # no frame at all is impossible; treat it as a page we cannot use
+    raise DamagedPdfError()  # no pages at all, or the child died without a word (pdfium crashed)
 
 
-def _parse(output: bytes) -> tuple[list[Image.Image], bytes | None, bool]:
-    """The child's frames: the pages, the first reason given for a refusal, whether it said "done"."""
+def _parse(output: bytes) -> tuple[list[Image.Image], bytes | None]:
+    """The child's frames: the pages, and the first reason it gave for a refusal."""
     pages: list[Image.Image] = []
     problem: bytes | None = None
     offset = 0
@@ -102,6 +100,4 @@ def _parse(output: bytes) -> tuple[list[Image.Image], bytes | None, bool]:
             pages.append(Image.frombuffer("L", (width, height), pixels, "raw", "L", stride, 1))
         elif kind in (b"B", b"E"):
             problem = problem or payload
-        elif kind == b"D":
-            return pages, problem, True
-    return pages, problem, False
+    return pages, problem

@@ -15,6 +15,7 @@ dies before it can kill it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import struct
@@ -70,7 +71,8 @@ def render(data: bytes, max_pages: int, max_pixels: int, dpi: int, out: BinaryIO
     for index in range(min(count, max_pages)):
         try:
             page = document[index]
-            scale = render_scale(*page.get_size(), dpi, max_pixels)
+            width, height = page.get_size()
+            scale = render_scale(width, height, dpi, max_pixels)
             if scale is None:
                 _frame(out, b"B", b"unusable_page")
                 continue
@@ -86,7 +88,8 @@ def render(data: bytes, max_pages: int, max_pixels: int, dpi: int, out: BinaryIO
 
 def main(argv: list[str]) -> int:
     max_pages, max_pixels, dpi, seconds = (int(value) for value in argv)
-    resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))  # SIGXCPU, then SIGKILL
+    with contextlib.suppress(ValueError, OSError):  # a lower hard limit already set is as good
+        resource.setrlimit(resource.RLIMIT_CPU, (seconds, seconds + 1))  # SIGXCPU, then SIGKILL
     render(sys.stdin.buffer.read(), max_pages, max_pixels, dpi, sys.stdout.buffer)
     return 0
 
