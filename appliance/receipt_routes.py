@@ -94,14 +94,15 @@ def document_type_name(document_type: str) -> str:
 
 
 def both_calendars(moment: datetime) -> tuple[str, str]:
-    """A moment in the box's local time, to the minute: (Solar Hijri in Persian digits, Gregorian ISO).
+    """A moment in the box's local time, to the minute: (Solar Hijri in Persian digits, Gregorian with the offset).
 
     A receipt may be read by a Persian court and a foreign employer alike, so both are printed.
     """
     local = moment.astimezone()
     offset = local.strftime("%z")
-    clock = f"{local.strftime('%H:%M')} UTC{offset[:3]}:{offset[3:]}"
-    return f"{jalali_date(local)} {persian_digits(clock)}", f"{gregorian_date(local)} {clock}"
+    clock = local.strftime("%H:%M")
+    jalali = f"{jalali_date(local)} {persian_digits(clock)}"
+    return jalali, f"{gregorian_date(local)} {clock} (UTC{offset[:3]}:{offset[3:]})"
 
 
 def grouped_code(code: str) -> str:

@@ -7,14 +7,16 @@ an operator can find the trace an integrator reports, and nobody sees one.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from typing import Any
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from werkzeug.exceptions import HTTPException
 
 from appliance.scanning.errors import ScanError
 from verifier.errors import InputError, OperatorError, SehatError
+from verifier.verdict_text import persian_digits
 
 logger = logging.getLogger(__name__)
 
@@ -70,16 +72,44 @@ def error_body(code: str, message: str, message_fa: str, status: str | None = No
     return body
 
 
-def _answer(status: int, code: str, message: str, message_fa: str, verdict_status: str | None = None) -> Response:
+def _answer(
+    status: int,
+    code: str,
+    message: str,
+    message_fa: str,
+    verdict_status: str | None = None,
+    retry_after: str | None = None,
+) -> Response:
     if wants_json():
-        response = jsonify(error_body(code, message, message_fa, verdict_status))
+        body = error_body(code, message, message_fa, verdict_status)
+        if retry_after is not None:
+            body["retry_after"] = int(retry_after) if retry_after.isdigit() else retry_after
+        response = jsonify(body)
     else:
         response = Response(
-            render_template("error.html", status=status, message=message, message_fa=message_fa, rid=request_id()),
+            render_template(
+                "error.html",
+                status=status,
+                message=message,
+                message_fa=message_fa,
+                rid=request_id(),
+                retry_after=retry_after,
+            ),
             mimetype="text/html",
         )
+    if retry_after is not None:
+        response.headers["Retry-After"] = retry_after
     response.status_code = status
     return response
+
+
+def _seconds_until_reset() -> str | None:
+    """How long a rate-limited asker must wait: the limit that was hit resets then."""
+    for limiter in current_app.extensions.get("limiter", ()):
+        limit = limiter.current_limit
+        if limit is not None:
+            return str(max(1, int(limit.reset_at - time.time()) + 1))
+    return None
 
 
 def register_error_handlers(app: Flask) -> None:
@@ -117,10 +147,13 @@ def register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         status = error.code or 500
         message, message_fa = _HTTP_MESSAGES.get(status, (error.description or error.name, error.name))
-        response = _answer(status, error.name.lower().replace(" ", "_"), message, message_fa)
-        if status == 429 and error.response is not None and "Retry-After" in error.response.headers:
-            response.headers["Retry-After"] = error.response.headers["Retry-After"]
-        return response
+        retry_after = _seconds_until_reset() if status == 429 else None
+        if retry_after is not None:
+            message = f"Too many requests; wait {retry_after} seconds and try again."
+            message_fa = (
+                f"درخواست‌ها بیش از حد مجاز است؛ {persian_digits(retry_after)} ثانیه صبر کنید و دوباره تلاش کنید."
+            )
+        return _answer(status, error.name.lower().replace(" ", "_"), message, message_fa, retry_after=retry_after)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:

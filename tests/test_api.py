@@ -14,6 +14,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from flask import Flask
+from flask.testing import FlaskClient
 
 from appliance import create_app
 from appliance.datadir import DataDir
@@ -296,3 +297,21 @@ def test_a_code_held_by_two_issuers_answers_with_the_graver_record(
     finally:
         other.close()
     assert (body["status"], body["issuer"]["id"]) == ("revoked", "msrt")
+
+
+def test_the_429_answer_says_how_long_to_wait(make_app: Callable[..., Flask], synced: DemoCodes) -> None:
+    client = make_app(anonymous_rate_limit="1 per minute").test_client()
+    client.post("/api/v1/verify", json={"code": synced.valid})
+    body = client.post("/api/v1/verify", json={"code": synced.valid}).get_json()
+    assert body["retry_after"] > 0
+    assert f"wait {body['retry_after']} seconds" in body["error"]["message"]
+    assert "ثانیه صبر کنید" in body["error"]["message_fa"]
+
+
+def test_a_national_id_mismatch_is_its_own_outcome_in_the_summary(client: FlaskClient, synced: DemoCodes) -> None:
+    other = "0499370899" if synced.valid_national_id != "0499370899" else "0013542419"
+    body = client.post("/api/v1/verify", json={"code": synced.valid, "national_id": other}).get_json()
+    assert body["status"] == "valid"
+    assert body["holder"]["national_id_match"] is False
+    assert body["summary"]["outcome"] == "mismatch"
+    assert "belongs to someone else" in body["summary"]["en"]["headline"]

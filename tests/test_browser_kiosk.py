@@ -181,9 +181,7 @@ def test_the_camera_reads_a_diploma_and_shows_its_verdict(
     assert finding(page) == "valid", session.log()
 
 
-def test_a_photo_upload_shows_the_verdict_of_each_code(
-    kiosk: Page, synced: DemoCodes, tmp_path: Path
-) -> None:
+def test_a_photo_upload_shows_the_verdict_of_each_code(kiosk: Page, synced: DemoCodes, tmp_path: Path) -> None:
     photo = tmp_path / "diploma.jpg"
     photo.write_bytes(document_bytes(synced.revoked, kind="jpeg"))
     kiosk.set_input_files("#upload-photo", str(photo))

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
 import zxingcpp
 from click.testing import CliRunner, Result
@@ -18,6 +19,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from jsonschema import Draft202012Validator
 from PIL import Image
+from playwright.sync_api import Page
 
 from appliance.access import AccessStore
 from appliance.datadir import DataDir
@@ -26,6 +28,7 @@ from appliance.store import stores
 from appliance.verification import Verifier
 from sehat.cli import cli
 from tests.conftest import NOW, DemoCodes
+from tests.support.browser import BrowserSession, wait_until
 from tests.support.simulator import FeedSimulator
 from tests.support.web import csrf_token
 from verifier.receipt import SignedReceipt, check_receipt, encode_receipt, parse_receipt, receipt_key_id, sign_receipt
@@ -192,6 +195,54 @@ def test_print_view_runs_no_inline_script_and_prints_without_the_header(client: 
     css = (Path(__file__).parent.parent / "appliance" / "static" / "receipt.css").read_text(encoding="utf-8")
     printing = css[css.index("@media print") :]
     assert re.search(r"\.topbar[^{]*\{\s*display: none", printing)
+
+
+def open_in_browser(page: Page, base_url: str, text: str, lang: str) -> None:
+    """Post the receipt from a page of the box, as the kiosk's "Print a receipt" form does."""
+    page.goto(f"{base_url}/?lang={lang}")
+    with page.expect_navigation():
+        page.evaluate(
+            """([text, lang]) => {
+                const form = document.createElement("form");
+                form.method = "post";
+                form.action = "/receipt?lang=" + lang;
+                const token = document.querySelector("input[name=csrf_token]").value;
+                for (const [name, value] of [["receipt", text], ["csrf_token", token]]) {
+                    const input = document.createElement("input");
+                    Object.assign(input, { type: "hidden", name, value });
+                    form.append(input);
+                }
+                document.body.append(form);
+                form.submit();
+            }""",
+            [text, lang],
+        )
+
+
+@pytest.mark.parametrize(("kind", "lang"), [("valid", "fa"), ("revoked", "en"), ("superseded", "fa")])
+def test_the_printed_receipt_is_one_a4_page_whose_qr_reads_back(
+    app: Flask, live_box: str, chromium: Callable[..., BrowserSession], synced: DemoCodes, kind: str, lang: str
+) -> None:
+    code = {"valid": synced.valid, "revoked": synced.revoked, "superseded": synced.superseded}[kind]
+    text = issued(app, code, OTHER_NATIONAL_ID)
+    session = chromium()
+    page = session.new_page()
+    open_in_browser(page, live_box, text, lang)
+    printed = pdfium.PdfDocument(page.pdf(format="A4", print_background=True))
+    assert len(printed) == 1
+    rendered = printed[0].render(scale=200 / 72).to_pil()  # an office scanner's 200 dpi
+    assert [found.text for found in zxingcpp.read_barcodes(rendered)] == [text]
+    assert "error" not in session.log().lower(), session.log()
+
+
+def test_the_print_button_prints(
+    app: Flask, live_box: str, chromium: Callable[..., BrowserSession], synced: DemoCodes
+) -> None:
+    page = chromium().new_page()
+    open_in_browser(page, live_box, issued(app, synced.valid), "en")
+    page.evaluate("window.print = () => { window.printed = true; }")
+    page.click("#print-receipt")
+    assert wait_until(page, "window.printed === true")
 
 
 # --- the API -------------------------------------------------------------------------------------

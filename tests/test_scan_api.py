@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from flask import Flask
 from flask.testing import FlaskClient
 
 from appliance.audit import AuditLog
@@ -93,7 +92,7 @@ def test_hostile_bytes_answer_4xx_and_the_box_goes_on(client: FlaskClient, synce
     assert client.post("/api/v1/verify", json={"code": synced.valid}).get_json()["status"] == "valid"
 
 
-def test_scans_are_audited_on_the_scan_channel(app: Flask, client: FlaskClient, synced: DemoCodes, box: DataDir) -> None:
+def test_scans_are_audited_on_the_scan_channel(client: FlaskClient, synced: DemoCodes, box: DataDir) -> None:
     scan(client, document_bytes(synced.valid))
     with AuditLog.open(box) as audit:
         out = io.StringIO()
