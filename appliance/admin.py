@@ -7,15 +7,16 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from appliance.access import LockoutPolicy
+from appliance.i18n import local_digits
 from appliance.security import limiter, login_limit, login_required
 from appliance.service import now
 from appliance.status import status_document
 from appliance.store import app_config, stores
 from appliance.web_errors import ApiError
-from verifier.verdict_text import persian_digits
 
 admin = Blueprint("admin", __name__, url_prefix="/admin")
 MAX_EXPORT_DAYS = 36_500
@@ -41,12 +42,14 @@ def login() -> str | BaseResponse:
         if result.locked_until is not None:
             wait = max(1, int((result.locked_until - now()).total_seconds()))
             flash(
-                f"Too many failed attempts: the account is locked for {wait} seconds. "
-                f"به دلیل تلاش‌های ناموفق پیاپی، این حساب {persian_digits(str(wait))} ثانیه قفل است.",
+                _(
+                    "Too many failed attempts: the account is locked for %(seconds)s seconds.",
+                    seconds=local_digits(wait),
+                ),
                 "error",
             )
         else:
-            flash("Wrong name or password. نام کاربری یا گذرواژه نادرست است.", "error")
+            flash(_("Wrong name or password."), "error")
         return render_template("admin/login.html", next=request.form.get("next", "")), 401  # type: ignore[return-value]
     session.clear()
     session["operator"] = name
@@ -105,5 +108,5 @@ def keys() -> str:
 @login_required
 def revoke_key(key_id: str) -> BaseResponse:
     stores().access.revoke_key(key_id, now())
-    flash(f"Key {key_id} revoked. کلید {key_id} باطل شد.", "info")
+    flash(_("Key %(key_id)s revoked.", key_id=key_id), "info")
     return redirect(url_for("admin.keys"))

@@ -16,6 +16,7 @@ from appliance.admin import admin
 from appliance.api import api
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
+from appliance.desk import desk
 from appliance.i18n import init_i18n
 from appliance.kiosk import kiosk
 from appliance.metrics import Metrics
@@ -78,6 +79,7 @@ def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.register_blueprint(kiosk)
     app.register_blueprint(api)
     app.register_blueprint(admin)
+    app.register_blueprint(desk)
     app.register_blueprint(receipts)
     csrf.exempt(api)
     app.extensions["sehat_metrics"] = Metrics(lambda: app.extensions[EXTENSION].for_this_thread().replica, clock)

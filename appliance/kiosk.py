@@ -11,6 +11,7 @@ from typing import Any
 
 from flask import Blueprint, render_template, request
 
+from appliance.receipts import issue_receipt
 from appliance.scanning.errors import ScanError
 from appliance.security import limiter, require_verifier_access, verification_limit
 from appliance.service import ScanResult, now, verify_one, verify_scanned
@@ -19,6 +20,7 @@ from appliance.uploads import read_upload
 from appliance.verification import Outcome, replica_freshness
 from verifier.errors import InputError
 from verifier.normalize import annotate_input
+from verifier.receipt import can_receipt
 from verifier.records import DOCUMENT_TYPE_NAMES_EN, DOCUMENT_TYPE_NAMES_FA
 from verifier.verdict import Finding, verdict_invalid_format
 
@@ -42,6 +44,12 @@ def _page(results: list[ScanResult] | None = None, **context: Any) -> str:
         "annotate_input": annotate_input,
     }
     values.update(context)
+    values["receipts"] = [
+        issue_receipt(result.outcome.verdict)
+        if result.outcome is not None and can_receipt(result.outcome.verdict)
+        else None
+        for result in values["results"]
+    ]
     template = "_verdicts.html" if request.headers.get(FRAGMENT_HEADER) else "kiosk.html"
     return render_template(template, **values)
 

@@ -14,7 +14,7 @@ import click
 
 from appliance.cli_options import KEY_FILE_OPTION
 from appliance.datadir import DataDir
-from appliance.receipts import ensure_receipt_key, public_key_from_text
+from appliance.receipts import ensure_receipt_key, public_key_from_text, stored_receipt_key
 from sync_agent.agent import utc_now
 from verifier.canonical import format_timestamp
 from verifier.errors import MalformedReceiptError, OperatorError
@@ -61,7 +61,7 @@ def key_command(datadir: Path, as_json: bool, key_file: Path | None) -> None:
 
 
 @receipt_group.command("verify")
-@click.argument("receipt")
+@click.argument("receipt", metavar="FILE_OR_TEXT")
 @click.option("--key", "key_text", metavar="PUBKEY", help="The box's receipt public key, or a file holding it.")
 @click.option("--datadir", type=DATADIR, help="Check against the key of the box in this data directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print {valid, receipt, box_key} as JSON, as the box's API does.")
@@ -71,7 +71,7 @@ def verify_command(
 ) -> None:
     """Check that a receipt was signed by the box and not changed since; exit 0 only if so.
 
-    RECEIPT is the receipt text (SEHAT-R1:…), a text file holding it, or a photo,
+    FILE_OR_TEXT is the receipt text (SEHAT-R1:…), a text file holding it, or a photo,
     scan or PDF of the printed receipt (its QR code is read).
 
     \b
@@ -84,8 +84,8 @@ def verify_command(
             "Give the box's key with --key PUBKEY or --datadir DATADIR (one of them).",
             "کلید دستگاه را با گزینه --key یا --datadir بدهید (فقط یکی از این دو).",
         )
-    public_key = _public_key(key_text) if key_text is not None else _datadir_key(datadir, key_file)
     texts = _receipt_texts(receipt)
+    public_key = _public_key(key_text) if key_text is not None else _datadir_key(datadir, key_file)
     checked = [check_receipt(text, public_key) for text in texts]
     if as_json:
         documents = [
@@ -106,7 +106,13 @@ def _public_key(text: str) -> bytes:
 
 def _datadir_key(datadir: Path | None, key_file: Path | None) -> bytes:
     assert datadir is not None
-    return ensure_receipt_key(DataDir(datadir, key_file), utc_now()).public_key
+    key = stored_receipt_key(DataDir(datadir, key_file))
+    if key is None:
+        raise OperatorError(
+            f"The box in {datadir} has no receipt key: it has never signed a receipt.",
+            f"دستگاه {datadir} کلید رسید ندارد: هیچ رسیدی امضا نکرده است.",
+        )
+    return key.public_key
 
 
 def _receipt_texts(argument: str) -> list[str]:

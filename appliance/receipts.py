@@ -90,6 +90,13 @@ def ensure_receipt_key(datadir: DataDir, now: datetime) -> ReceiptKey:
         return box_receipt_key(access, now)
 
 
+def stored_receipt_key(datadir: DataDir) -> ReceiptKey | None:
+    """The box's receipt key if it has one; None for a box that has never made one (so never signed a receipt)."""
+    with AccessStore.open(datadir) as access:
+        seed = access.receipt_key()
+    return ReceiptKey.from_private_bytes(seed) if seed is not None else None
+
+
 def box_name(config: ApplianceConfig) -> str:
     """The name receipts print: the configured one, else the host's name."""
     return config.box_name.strip() or socket.gethostname()

@@ -276,7 +276,7 @@ def detect_columns(sheet: Sheet, sample: Sequence[SheetRow]) -> Columns:
     or none: not obvious, and the officer chooses. National IDs: a header naming them, else the
     one column of valid national IDs; never a guess between two.
     """
-    width = max([_width(sheet.header), *(_width(row.values) for row in sample)])
+    width = columns_in(sheet, sample)
     keys = _header_keys(sheet, width)
     scores = [_share(sample, index, _looks_like_code) for index in range(width)]
     specific = [
@@ -300,6 +300,11 @@ def detect_columns(sheet: Sheet, sample: Sequence[SheetRow]) -> Columns:
         ids = [i for i in range(width) if i != code and _share(sample, i, _looks_like_national_id) >= 0.8]
         national_id = ids[0] if len(ids) == 1 else None
     return Columns(code, national_id, found_by)
+
+
+def columns_in(sheet: Sheet, sample: Sequence[SheetRow]) -> int:
+    """How many columns the header and the sampled rows span (the choices offered to the officer)."""
+    return max([_width(sheet.header), *(_width(row.values) for row in sample)])
 
 
 def choose_columns(sheet: Sheet, width: int, code: str | int, national_id: str | int | None) -> Columns:

@@ -7,7 +7,8 @@ different speed give comparable answers:
 - applying a segment vs raw ``INSERT``s of the same rows into the same encrypted store;
 - bootstrapping from a snapshot vs the same raw inserts;
 - verification over HTTP (waitress) vs the same verification called in-process;
-- a bulk file over HTTP vs the same verifications called in-process.
+- a bulk file over HTTP vs the same verifications called in-process;
+- reading QR photos vs pyzbar and zxing-cpp alone (``bench/scanning.py``).
 
 Writes BENCHMARKS.md (or ``--out``).
 """
@@ -31,6 +32,7 @@ from appliance.datadir import DataDir
 from appliance.replica import Replica
 from appliance.store import close_stores
 from appliance.verification import Verifier
+from bench import scanning
 from data.generator import generate_graduates, write_csv
 from registry.config import RegistryConfig
 from registry.publisher import Publisher
@@ -226,6 +228,7 @@ def main(argv: list[str] | None = None) -> int:
         "  so that no answered verification can be missing from the log after a power cut. At the default",
         "  sealing cost this overhead is small beside the KDF; bulk files amortise the audit writes in batches.",
     ]
+    lines += scanning.section()
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

@@ -13,6 +13,7 @@ import contextlib
 import csv
 import io
 import json
+import secrets
 import shutil
 import signal
 import tempfile
@@ -28,6 +29,7 @@ import schedule
 from waitress.server import create_server
 
 from appliance import create_app
+from appliance.access import AccessStore
 from appliance.datadir import DataDir
 from appliance.replica import Replica
 from appliance.store import close_stores
@@ -45,6 +47,7 @@ DEMO_NAME_FA = "صادرکننده نمونه (نسخه نمایشی)"
 DEMO_NAME_EN = "Demo issuer"
 DEMO_REVOCATION_REASON = "صدور اشتباه (نمونه نمایشی)"
 DEMO_SYNC_MINUTES = 5
+DEMO_OPERATOR = "admin"  # its password is made fresh for each run and printed
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,9 @@ def _run_demo(root: Path, port: int, feed_port: int, kdf_cost: int | None) -> No
 
     datadir = DataDir(box_dir)
     Replica.create(datadir, [anchor], {DEMO_ISSUER: feed_url}).close()
+    operator_password = secrets.token_urlsafe(9)
+    with AccessStore.open(datadir) as access:
+        access.add_user(DEMO_OPERATOR, operator_password, datetime.now(UTC))
     agent = SyncAgent(datadir, SyncConfig(interval_minutes=DEMO_SYNC_MINUTES))
     for outcome in agent.sync_once():
         click.echo(outcome.describe(), err=True)
@@ -163,6 +169,8 @@ def _run_demo(root: Path, port: int, feed_port: int, kdf_cost: int | None) -> No
         "",
         "Sehat demo is running.",
         f"  Kiosk:         {base}/",
+        f"  HR desk:       {base}/desk  (check a CSV or XLSX spreadsheet of codes)",
+        f"  Operator:      {base}/admin/  (name: {DEMO_OPERATOR}, password: {operator_password})",
         f"  API document:  {base}/api/v1/openapi.json",
         f"  Signed feed:   {feed_url}/head.json",
         f"  Trust anchor:  {trust_file}",

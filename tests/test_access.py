@@ -31,7 +31,8 @@ def test_an_operator_logs_in_and_sees_the_dashboard(client: FlaskClient, operato
     response = log_in(client, operator, PASSWORD)
     assert response.status_code == 302
     page = client.get("/admin/").get_data(as_text=True)
-    assert "msrt" in page and "updated" in page
+    assert "msrt" in page and "به‌روز شد" in page
+    assert "updated" in client.get("/admin/?lang=en").get_data(as_text=True)
 
 
 def test_the_session_cookie_is_http_only_and_same_site(client: FlaskClient, operator: str) -> None:
@@ -62,7 +63,7 @@ def test_six_wrong_passwords_lock_the_account_for_a_while(
     assert all(answer.status_code == 401 for answer in answers)
     locked = log_in(client, operator, PASSWORD)
     assert locked.status_code == 401
-    assert "locked" in locked.get_data(as_text=True)
+    assert "قفل" in locked.get_data(as_text=True)
     simulator.advance(timedelta(hours=2))
     assert log_in(client, operator, PASSWORD).status_code == 302
 
@@ -70,7 +71,8 @@ def test_six_wrong_passwords_lock_the_account_for_a_while(
 def test_an_unknown_name_is_refused_like_a_wrong_password(client: FlaskClient, operator: str) -> None:
     wrong_name = log_in(client, "nobody", PASSWORD).get_data(as_text=True)
     wrong_password = log_in(client, operator, "wrong password").get_data(as_text=True)
-    assert "Wrong name or password" in wrong_name and "Wrong name or password" in wrong_password
+    assert "نام کاربری یا گذرواژه نادرست است" in wrong_name
+    assert "نام کاربری یا گذرواژه نادرست است" in wrong_password
 
 
 def test_an_operator_creates_and_revokes_an_api_key(client: FlaskClient, operator: str, synced: DemoCodes) -> None:

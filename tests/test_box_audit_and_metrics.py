@@ -83,7 +83,7 @@ def test_an_operator_exports_the_audit_log_as_csv(
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert response.headers["Content-Disposition"].startswith("attachment")
     assert rows[0]["status"] == "valid"
-    assert "intact" in client.get("/admin/audit/verify").get_data(as_text=True)
+    assert "intact" in client.get("/admin/audit/verify?lang=en").get_data(as_text=True)
 
 
 def test_metrics_count_verifications_and_show_replica_freshness(client: FlaskClient, synced: DemoCodes) -> None:

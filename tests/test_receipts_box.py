@@ -27,7 +27,7 @@ from appliance.receipts import ensure_receipt_key, issue_receipt, receipt_qr_png
 from appliance.store import stores
 from appliance.verification import Verifier
 from sehat.cli import cli
-from tests.conftest import NOW, DemoCodes
+from tests.conftest import NOW, DemoCodes, make_box
 from tests.support.browser import BrowserSession, wait_until
 from tests.support.simulator import FeedSimulator
 from tests.support.web import csrf_token
@@ -352,6 +352,15 @@ def test_cli_verify_needs_the_boxs_key(receipt_text: str) -> None:
     assert "--key" in result.output
 
 
+def test_cli_verify_against_a_box_that_never_signed_a_receipt_says_so(
+    receipt_text: str, simulator: FeedSimulator, tmp_path: Path
+) -> None:
+    other = make_box(tmp_path / "other-box", simulator)
+    result = run("appliance", "receipt", "verify", receipt_text, "--datadir", str(other.path))
+    assert result.exit_code == 1
+    assert "has never signed a receipt" in result.output
+
+
 def test_cli_verify_refuses_an_argument_that_is_neither_text_nor_file(box: DataDir) -> None:
     result = run("appliance", "receipt", "verify", "no-such-file.png", "--datadir", str(box.path))
     assert result.exit_code == 1
@@ -363,4 +372,16 @@ def test_cli_verify_reads_the_qr_of_a_photo(receipt_text: str, box: DataDir, tmp
     photo = tmp_path / "receipt.png"
     photo.write_bytes(receipt_qr_png(receipt_text))
     result = run("appliance", "receipt", "verify", str(photo), "--datadir", str(box.path))
+    assert result.exit_code == 0, result.output
+
+
+def test_cli_verify_reads_the_pdf_the_browser_printed(
+    app: Flask, live_box: str, chromium: Callable[..., BrowserSession], synced: DemoCodes, box: DataDir, tmp_path: Path
+) -> None:
+    pytest.importorskip("appliance.scanning.decoding", reason="the scan pipeline is not in this tree yet")
+    page = chromium().new_page()
+    open_in_browser(page, live_box, issued(app, synced.valid), "fa")
+    printed = tmp_path / "receipt.pdf"
+    printed.write_bytes(page.pdf(format="A4"))
+    result = run("appliance", "receipt", "verify", str(printed), "--datadir", str(box.path))
     assert result.exit_code == 0, result.output

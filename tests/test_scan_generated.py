@@ -198,3 +198,58 @@ def test_a_blank_page_has_no_qr() -> None:
     with pytest.raises(NoQrFoundError) as refused:
         scan_document(png(page), LIMITS)
     assert refused.value.http_status == 422
+
+
+# --- every format the box accepts, and what a file can say about how to show it -----------------
+
+FORMATS: dict[str, dict[str, object]] = {
+    "PNG": {},
+    "JPEG": {"quality": 85},
+    "WEBP": {"quality": 90},
+    "GIF": {},
+    "BMP": {},
+    "TIFF": {"compression": "tiff_lzw"},
+    "AVIF": {"quality": 90},
+    "PDF": {"resolution": 150},
+}
+
+
+def small_page(*texts: str) -> Image.Image:
+    """A white card with the QRs side by side, left to right."""
+    symbols = [qr_image(text) for text in texts]
+    page = Image.new("L", (sum(symbol.width for symbol in symbols) + 200, max(s.height for s in symbols) + 200), 255)
+    x = 100
+    for symbol in symbols:
+        page.paste(symbol, (x, 100))
+        x += symbol.width
+    return page
+
+
+@pytest.mark.parametrize(("kind", "options"), FORMATS.items(), ids=FORMATS.keys())
+def test_every_accepted_format_is_read(kind: str, options: dict[str, object]) -> None:
+    code = random_code(random.Random(kind))
+    out = io.BytesIO()
+    small_page(code).convert("RGB").save(out, format=kind, **options)
+    assert scan_document(out.getvalue(), LIMITS) == [code]
+
+
+def test_exif_orientation_is_honoured_for_reading_order() -> None:
+    rng = random.Random(SEED)
+    left, right = random_code(rng), random_code(rng)
+    shown = small_page(left, right).convert("RGB")
+    stored = shown.rotate(90, expand=True)  # a phone held sideways stores the pixels turned ...
+    exif = Image.Exif()
+    exif[0x0112] = 6  # ... and says "turn 90° clockwise to show"
+    out = io.BytesIO()
+    stored.save(out, format="JPEG", quality=90, exif=exif)
+    assert scan_document(out.getvalue(), LIMITS) == [left, right]
+
+
+def test_a_qr_on_a_transparent_background_is_read() -> None:
+    code = random_code(random.Random(SEED))
+    symbol = qr_image(code)
+    transparent = Image.new("RGBA", symbol.size, (0, 0, 0, 0))  # black, invisible: dropped alpha is black
+    transparent.putalpha(symbol.point(lambda value: 255 - value))
+    out = io.BytesIO()
+    transparent.save(out, format="PNG")
+    assert scan_document(out.getvalue(), LIMITS) == [code]

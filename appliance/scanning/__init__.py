@@ -4,8 +4,12 @@ Pure in the sense of ``verifier/``: it reads only the bytes it is given, writes 
 and bounds everything an untrusted file could make it do (``ScanLimits``). The web layer
 calls ``scan_document`` and maps a ``ScanError`` to its ``http_status``.
 
-The errors and limits import cheaply; the imaging stack (Pillow, zxing-cpp, zbar, pdfium)
-loads on first use of ``scan_document``, so processes that never scan never load it.
+The errors and limits import cheaply; the imaging stack (Pillow, zxing-cpp, zbar) loads on
+first use of ``scan_document``, so processes that never scan never load it, and pdfium only
+ever runs in a child process (``pdf.py`` says why).
+
+Modules: ``loading`` (bytes → images), ``pdf`` and ``pdf_worker`` (PDF pages, in a child),
+``engines`` (the two decoders), ``preparation`` (image remedies), ``decoding`` (the pipeline).
 """
 
 from __future__ import annotations

@@ -41,8 +41,14 @@ __all__ = [
 _PERSIAN_DIGITS = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 
 
-def _fa(number: int) -> str:
-    return str(number).translate(_PERSIAN_DIGITS)
+def _size(count: int) -> tuple[str, str]:
+    """A byte count as people say it, in English and in Persian: "20 MB", «۲۰ مگابایت»."""
+    if count >= 1 << 20:
+        number, unit, unit_fa = count / (1 << 20), "MB", "مگابایت"
+    else:
+        number, unit, unit_fa = count / (1 << 10), "KB", "کیلوبایت"
+    text = f"{number:.0f}" if number >= 10 or number == int(number) else f"{number:.1f}"
+    return f"{text} {unit}", f"{text.translate(_PERSIAN_DIGITS).replace('.', '٫')} {unit_fa}"
 
 
 class ScanError(InputError):
@@ -83,10 +89,10 @@ class UploadTooLargeError(ScanError):
         if limit_bytes is None:
             super().__init__()
         else:
-            megabytes = max(1, limit_bytes >> 20)
+            size, size_fa = _size(limit_bytes)
             super().__init__(
-                f"The file is too large to scan; files up to {megabytes} MB are accepted.",
-                f"حجم فایل بیش از حد مجاز است؛ فایل‌هایی تا {_fa(megabytes)} مگابایت پذیرفته می‌شوند.",
+                f"The file is too large to scan; files up to {size} are accepted.",
+                f"حجم فایل بیش از حد مجاز است؛ فایل‌هایی تا {size_fa} پذیرفته می‌شوند.",
             )
         self.limit_bytes = limit_bytes
 
@@ -128,10 +134,11 @@ class ImageTooLargeError(ScanError):
         if max_pixels is None:
             super().__init__()
         else:
-            megapixels = max(1, max_pixels // 1_000_000)
+            megapixels = f"{max_pixels / 1_000_000:g}"
+            megapixels_fa = megapixels.translate(_PERSIAN_DIGITS).replace(".", "٫")
             super().__init__(
                 f"The image is too large to scan (at most {megapixels} megapixels); send a smaller photo.",
-                f"ابعاد تصویر بیش از حد بزرگ است (حداکثر {_fa(megapixels)} مگاپیکسل)؛ عکس کوچک‌تری بفرستید.",
+                f"ابعاد تصویر بیش از حد بزرگ است (حداکثر {megapixels_fa} مگاپیکسل)؛ عکس کوچک‌تری بفرستید.",
             )
         self.max_pixels = max_pixels
 

@@ -8,11 +8,12 @@ header and before any pixel is decoded. PDFs go to ``appliance.scanning.pdf``.
 
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from typing import cast
 
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, features
 
 from appliance.scanning.errors import (
     DamagedFileError,
@@ -74,11 +75,18 @@ def load_pages(data: bytes, limits: ScanLimits, deadline: float) -> list[Image.I
     if len(data) > limits.max_bytes:
         raise UploadTooLargeError(limits.max_bytes)
     kind = sniff_format(data)
-    if kind is None:
+    if kind is None or not _decodable(kind):
         raise UnsupportedFormatError()
     if kind == PDF:
         return render_pdf(data, limits, deadline)
     return [_load_image(data, kind, limits.max_pixels)]
+
+
+@functools.cache
+def _decodable(kind: str) -> bool:
+    """Whether this Pillow can decode ``kind``: WebP and AVIF need codecs a build may lack."""
+    codec = {"WEBP": "webp", "AVIF": "avif"}.get(kind)
+    return codec is None or bool(features.check(codec))
 
 
 def _load_image(data: bytes, kind: str, max_pixels: int) -> Image.Image:
@@ -114,16 +122,16 @@ def _normalise(image: Image.Image) -> Image.Image:
     A QR exported with a transparent background has black (0, 0, 0, 0) pixels around
     it: dropping the alpha channel would turn the quiet zone black.
     """
+    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(canvas, rgba).convert("RGB")
     if image.mode in ("L", "RGB"):
         return image
     if image.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
         low, high = cast(tuple[float, float], image.getextrema())  # one band: (min, max)
         span = (high - low) or 1
         return image.convert("F").point(lambda value: (value - low) * 255 / span).convert("L")
-    if image.mode in ("RGBA", "LA", "PA", "La", "RGBa") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(canvas, rgba).convert("RGB")
     if image.mode == "1":
         return image.convert("L")
     return image.convert("RGB")

@@ -13,6 +13,7 @@ forkserver re-imports the server's main script in every child.)
 
 from __future__ import annotations
 
+import logging
 import math
 import struct
 import subprocess
@@ -40,6 +41,9 @@ _REASONS: dict[bytes, type[ScanError]] = {
 }
 _FRAME_HEAD = struct.Struct(">cI")
 _PAGE_HEAD = struct.Struct(">III")
+_STDERR_TAIL = 2000  # characters of the worker's error output kept in the log
+
+logger = logging.getLogger(__name__)
 
 
 def render_pdf(data: bytes, limits: ScanLimits, deadline: float) -> list[Image.Image]:
@@ -57,34 +61,37 @@ def render_pdf(data: bytes, limits: ScanLimits, deadline: float) -> list[Image.I
         EncryptedPdfError, DamagedPdfError, UnusablePdfPageError: as their names say.
         PdfTooComplexError: not even the first page was rendered before the deadline.
     """
-    cpu_seconds = math.ceil(limits.time_budget) + 2  # the child's own limit, should we die first
+    own_limit = math.ceil(limits.time_budget) + 2  # seconds the child allows itself, should we die first
     command = [sys.executable, "-m", _WORKER, str(limits.max_pages), str(limits.max_pixels), str(limits.pdf_dpi)]
     child = subprocess.Popen(
-        [*command, str(cpu_seconds)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+        [*command, str(own_limit)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
     try:
-        output, _ = child.communicate(data, timeout=max(deadline - time.monotonic(), 0.001))
+        output, errors = child.communicate(data, timeout=max(deadline - time.monotonic(), 0.001))
         finished = True
     except subprocess.TimeoutExpired:
         child.kill()
-        output, _ = child.communicate()  # what it wrote before it was killed
+        output, errors = child.communicate()  # what it wrote before it was killed
         finished = False
     finally:
         if child.poll() is None:  # only if communicate itself failed
             child.kill()
             child.wait()
-    pages, problem = _parse(output)
+    pages, problem, done = _parse(output)
     if pages:
         return pages  # pages a later one was too slow for are still worth searching
     if problem is not None:
         raise _REASONS.get(problem, DamagedPdfError)()
     if not finished:
         raise PdfTooComplexError()
-    raise DamagedPdfError()  # no pages at all, or the child died without a word (pdfium crashed)
+    if not done:  # pdfium crashed on this file, or the worker cannot start: the operator must see which
+        detail = errors.decode("utf-8", errors="replace").strip()[-_STDERR_TAIL:]
+        logger.warning("the PDF renderer ended with status %s and no answer: %s", child.returncode, detail)
+    raise DamagedPdfError()  # a PDF without pages, or one that crashed the renderer
 
 
-def _parse(output: bytes) -> tuple[list[Image.Image], bytes | None]:
-    """The child's frames: the pages, and the first reason it gave for a refusal."""
+def _parse(output: bytes) -> tuple[list[Image.Image], bytes | None, bool]:
+    """The child's frames: the pages, the first reason it gave for a refusal, whether it finished."""
     pages: list[Image.Image] = []
     problem: bytes | None = None
     offset = 0
@@ -100,4 +107,6 @@ def _parse(output: bytes) -> tuple[list[Image.Image], bytes | None]:
             pages.append(Image.frombuffer("L", (width, height), pixels, "raw", "L", stride, 1))
         elif kind in (b"B", b"E"):
             problem = problem or payload
-    return pages, problem
+        elif kind == b"D":
+            return pages, problem, True
+    return pages, problem, False

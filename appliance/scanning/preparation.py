@@ -15,14 +15,15 @@ from PIL import Image, ImageChops, ImageFilter, ImageOps
 __all__ = [
     "View",
     "adaptive_threshold",
-    "darkest_channel",
     "equalized",
     "grey_view",
     "median",
     "otsu_threshold",
     "padded",
     "scaled",
+    "scaled_to",
     "sharpened",
+    "smoothed",
 ]
 
 
@@ -67,11 +68,21 @@ def scaled(view: View, factor: float) -> View:
     return View(image.resize(size, resample), view.scale * factor, view.dx * factor, view.dy * factor)
 
 
+def scaled_to(view: View, pixels: int) -> View:
+    """Scaled to about ``pixels`` pixels: a QR a few modules wide in a whole-page photo needs room."""
+    return scaled(view, (pixels / (view.image.width * view.image.height)) ** 0.5)
+
+
 def padded(view: View, fraction: float = 0.1) -> View:
     """A white margin: a QR cropped to its edge has lost the quiet zone detectors look for."""
     margin = max(8, round(min(view.image.size) * fraction))
     fill = 255 if view.image.mode == "L" else (255, 255, 255)
     return View(ImageOps.expand(view.image, margin, fill=fill), view.scale, view.dx + margin, view.dy + margin)
+
+
+def smoothed(view: View, radius: float) -> View:
+    """Gaussian blur: averages away sensor noise, JPEG blocks and print halftone before binarising."""
+    return view.derived(view.image.filter(ImageFilter.GaussianBlur(radius)))
 
 
 def median(view: View, size: int = 3) -> View:
@@ -106,20 +117,6 @@ def adaptive_threshold(view: View, offset: int = 8) -> View:
     local_mean = image.filter(ImageFilter.BoxBlur(radius))
     darker = ImageChops.subtract(local_mean, image)  # how much darker than around it, clipped at 0
     return view.derived(darker.point(lambda value: 0 if value > offset else 255))
-
-
-def darkest_channel(page: Image.Image, view: View) -> View | None:
-    """Per pixel, the darkest of R, G and B: a coloured QR on a tinted page can vanish in luma.
-
-    None for a grey page. The result has the geometry of ``view`` (built from the same page).
-    """
-    if page.mode != "RGB":
-        return None
-    red, green, blue = page.split()
-    darkest = ImageChops.darker(ImageChops.darker(red, green), blue)
-    if darkest.size != view.image.size:
-        darkest = darkest.resize(view.image.size, Image.Resampling.BOX)
-    return view.derived(darkest)
 
 
 def _otsu_level(histogram: list[int]) -> int:
