@@ -54,7 +54,6 @@ def test_a_code_typed_in_persian_digits_is_valid(kiosk: Page, synced: DemoCodes)
     kiosk.keyboard.press("Enter")
     assert finding(kiosk) == "valid"
     assert kiosk.locator("#verdict .headline").inner_text() == "معتبر"
-    screenshot(kiosk, SCREENSHOTS / "kiosk-fa-valid-desktop.png")
 
 
 def test_three_people_in_a_row_with_a_usb_scanner_and_no_mouse(kiosk: Page, synced: DemoCodes) -> None:
@@ -64,8 +63,6 @@ def test_three_people_in_a_row_with_a_usb_scanner_and_no_mouse(kiosk: Page, sync
         scan_with_usb_scanner(kiosk, code + "\r")
         wait_until(kiosk, f"document.querySelector('#verdict .verdict [data-field=code]')?.textContent === '{code}'")
         seen.append(finding(kiosk))
-        if seen[-1] == "revoked":
-            screenshot(kiosk, SCREENSHOTS / "kiosk-fa-revoked-desktop.png")
     assert seen == ["valid", "revoked", "superseded"]
     assert kiosk.input_value("#code") == ""
 
@@ -78,7 +75,6 @@ def test_a_wrong_national_id_is_someone_elses_document_never_green(kiosk: Page, 
     kiosk.click("[data-action=check]")
     assert finding(kiosk) == "mismatch"
     assert "متعلق به شخص دیگری" in kiosk.locator("#verdict .headline").inner_text()
-    screenshot(kiosk, SCREENSHOTS / "kiosk-fa-mismatch-desktop.png")
 
 
 def test_a_typo_is_a_neutral_format_error_that_echoes_the_input(kiosk: Page, synced: DemoCodes) -> None:
@@ -107,7 +103,6 @@ def test_english_is_one_click_away_and_remembered(kiosk: Page, live_box: str, sy
     kiosk.keyboard.press("Enter")
     assert finding(kiosk) == "revoked"
     assert kiosk.locator("#verdict .headline").inner_text() == "Revoked"
-    screenshot(kiosk, SCREENSHOTS / "kiosk-en-revoked-desktop.png")
     kiosk.click("a.language")
     assert kiosk.get_attribute("html", "lang") == "fa"
 
@@ -122,7 +117,6 @@ def test_on_a_phone_the_verdict_fits_the_screen(
     page.keyboard.press("Enter")
     assert finding(page) == "valid"
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    screenshot(page, SCREENSHOTS / "kiosk-en-valid-phone.png")
 
 
 def test_a_stale_box_says_so_on_the_start_page_and_every_verdict(
@@ -149,7 +143,6 @@ def test_a_stale_box_says_so_on_the_start_page_and_every_verdict(
         headline = page.locator("#verdict .headline").inner_text()
         assert headline.startswith("معتبر بر اساس داده‌های")
         assert "تا تاریخ" not in headline
-        screenshot(page, SCREENSHOTS / "kiosk-fa-stale-desktop.png")
 
 
 def test_the_verdict_clears_itself_after_the_pause(
@@ -208,3 +201,39 @@ def test_a_printed_receipt_proves_itself_with_sehat_receipt_verify(
     result = CliRunner().invoke(cli, ["appliance", "receipt", "verify", str(printed), "--datadir", str(box.path)])
     assert result.exit_code == 0, result.output
     assert synced.valid in result.output or "valid" in result.output
+
+
+@pytest.mark.parametrize("device", ["desktop", "phone"])
+@pytest.mark.parametrize("lang", ["fa", "en"])
+def test_screenshots_of_each_verdict_for_the_readme(
+    make_app: Callable[..., Flask],
+    simulator: FeedSimulator,
+    synced: DemoCodes,
+    chromium: Callable[..., BrowserSession],
+    lang: str,
+    device: str,
+) -> None:
+    """The kiosk as a clerk sees it, in docs/screenshots/: each finding, each language, phone and desktop."""
+    other = "0499370899" if synced.valid_national_id != "0499370899" else "0013542419"
+    cases = [("valid", synced.valid, ""), ("revoked", synced.revoked, ""), ("mismatch", synced.valid, other)]
+    page = chromium().new_page()
+    page.set_viewport_size(DESKTOP if device == "desktop" else PHONE)
+    with serving(make_app()) as base:
+        page.goto(f"{base}/?lang={lang}")
+        for expected, code, national_id in cases:
+            page.fill("#code", code)
+            if national_id:
+                page.click("details.national-id summary")
+                page.fill("#national_id", national_id)
+            page.keyboard.press("Enter")
+            wait_until(page, f"document.querySelector('#verdict .verdict')?.dataset.finding === '{expected}'")
+            assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+            screenshot(page, SCREENSHOTS / f"kiosk-{lang}-{expected}-{device}.png")
+            page.keyboard.press("Escape")
+    simulator.advance(timedelta(days=3))
+    with serving(make_app()) as base:
+        page.goto(f"{base}/?lang={lang}")
+        page.fill("#code", synced.valid)
+        page.keyboard.press("Enter")
+        wait_until(page, "document.querySelector('#verdict .verdict')?.dataset.stale === 'true'")
+        screenshot(page, SCREENSHOTS / f"kiosk-{lang}-stale-{device}.png")

@@ -4,23 +4,29 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from flask.testing import FlaskClient
+from werkzeug.datastructures import FileStorage
+from werkzeug.test import encode_multipart
 
 from appliance.audit import AuditLog
 from appliance.datadir import DataDir
 from sehat.cli import cli
 from tests.conftest import DemoCodes
+from tests.support.diplomas import DAMAGE, make_page
 from tests.support.documents import document_bytes
 from tests.support.web import csrf_token
 
 
 def scan(client: FlaskClient, data: bytes, name: str = "diploma.png") -> dict:  # type: ignore[type-arg]
-    response = client.post("/api/v1/scan", data={"image": (io.BytesIO(data), name)})
+    # Encoded in memory: Werkzeug's test client would spool a large body to a file it never closes.
+    boundary, body = encode_multipart({"image": FileStorage(io.BytesIO(data), name)})
+    response = client.post("/api/v1/scan", data=body, content_type=f"multipart/form-data; boundary={boundary}")
     return {"status": response.status_code, "body": response.get_json()}
 
 
@@ -175,3 +181,16 @@ def test_sehat_verify_of_someone_elses_document_is_not_exit_0(box: DataDir, sync
     result = CliRunner().invoke(cli, ["verify", str(box.path), synced.valid, "--national-id", other_id])
     assert result.exit_code == 3
     assert result.output.startswith("mismatch: Genuine document — but it belongs to someone else")
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGE))
+def test_a_damaged_scan_of_each_kind_of_document_gets_the_right_status(
+    client: FlaskClient, synced: DemoCodes, damage: str
+) -> None:
+    rng = random.Random(f"scan-{damage}")
+    expected = {synced.valid: "valid", synced.revoked: "revoked", synced.superseded: "superseded"}
+    for code, status in expected.items():
+        link = f"https://sehat.example.ir/verify?code={code}"
+        page = make_page(rng, {link: (900, 1900)})
+        (result,) = scan(client, DAMAGE[damage](page, rng), f"scan.{damage}")["body"]["results"]
+        assert (result["raw"], result["verdict"]["status"]) == (link, status)

@@ -5,7 +5,7 @@ interrupted, and a PDF of a few kilobytes can make that call run for minutes (a 
 XObject that draws the next one twice, thirty levels deep, is 2³⁰ drawings) or crash.
 pdfium is also not safe to call from two threads at once, and the box serves requests
 from several. So each PDF goes to a fresh ``python -m appliance.scanning.pdf_worker``
-(about 60 ms to start), which sends back each page as soon as it is drawn and is killed
+(about 0.1 s to start), which sends back each page as soon as it is drawn and is killed
 at the deadline; a crash takes only the child with it. (A forked child would start
 faster, but forking a multi-threaded web server is unsafe, and multiprocessing's
 forkserver re-imports the server's main script in every child.)
