@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 from click.testing import CliRunner
 from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
@@ -20,7 +21,11 @@ from sehat.cli import cli
 from tests.conftest import DemoCodes
 from tests.support.diplomas import DAMAGE, make_page
 from tests.support.documents import document_bytes
+from tests.support.hostile_files import HOSTILE
 from tests.support.web import csrf_token
+
+# The scan's time budget, plus a second and a half for HTTP and a machine busy with other tests.
+GENEROUS_SECONDS = 3.5
 
 
 def scan(client: FlaskClient, data: bytes, name: str = "diploma.png") -> dict:  # type: ignore[type-arg]
@@ -194,3 +199,19 @@ def test_a_damaged_scan_of_each_kind_of_document_gets_the_right_status(
         page = make_page(rng, {link: (900, 1900)})
         (result,) = scan(client, DAMAGE[damage](page, rng), f"scan.{damage}")["body"]["results"]
         assert (result["raw"], result["verdict"]["status"]) == (link, status)
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_upload_over_http_is_a_clear_4xx_in_time_and_the_box_goes_on(
+    live_box: str, synced: DemoCodes, case: str
+) -> None:
+    make, error, status = HOSTILE[case]
+    started = time.monotonic()
+    response = requests.post(f"{live_box}/api/v1/scan", files={"image": ("diploma.jpg", make())}, timeout=30)
+    elapsed = time.monotonic() - started
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == error.code
+    assert response.json()["error"]["message_fa"]
+    assert elapsed < GENEROUS_SECONDS
+    after = requests.post(f"{live_box}/api/v1/verify", json={"code": synced.valid}, timeout=10)
+    assert after.json()["status"] == "valid"
