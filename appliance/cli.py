@@ -160,7 +160,7 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
             f"Cannot listen on {config.host}:{config.port}: {error.strerror}.",
             f"گوش دادن روی {config.host}:{config.port} ممکن نیست: {error.strerror}",
         ) from error
-    server = create_server(app, sockets=[listener], threads=config.threads)
+    server = create_server(app, sockets=[listener], **config.waitress_settings())
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
         server.close()

@@ -63,6 +63,22 @@ class ApplianceConfig:
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
 
+    def waitress_settings(self) -> dict[str, int]:
+        """Waitress keeps every request and answer in memory, never in a temporary file.
+
+        By default it spools bodies over 512 KiB and answers over 1 MiB to disk; uploads name
+        people (a diploma photo, an HR spreadsheet) and so do answers (verdicts), so the box
+        holds them in memory instead: a body up to ``max_body_bytes``, and an answer up to
+        twice the high-water mark at which waitress pauses the app until the client reads.
+        """
+        high_watermark = 16 << 20  # waitress's default outbuf_high_watermark; bytes
+        return {
+            "threads": self.threads,
+            "inbuf_overflow": self.max_body_bytes + (1 << 20),
+            "outbuf_high_watermark": high_watermark,
+            "outbuf_overflow": 2 * high_watermark,
+        }
+
     def with_overrides(self, overrides: Mapping[str, Any]) -> ApplianceConfig:
         known = {field.name: field for field in fields(self)}
         values: dict[str, Any] = {}

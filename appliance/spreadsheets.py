@@ -42,13 +42,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import IO, Any, Protocol
 
-from openpyxl import Workbook, load_workbook  # type: ignore[import-untyped]
-from openpyxl.cell import WriteOnlyCell  # type: ignore[import-untyped]
-from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE  # type: ignore[import-untyped]
-from openpyxl.styles import Alignment, Font, PatternFill  # type: ignore[import-untyped]
-from openpyxl.utils import get_column_letter  # type: ignore[import-untyped]
-from openpyxl.worksheet._writer import WorksheetWriter  # type: ignore[import-untyped]
-from openpyxl.writer.excel import ExcelWriter  # type: ignore[import-untyped]
+from openpyxl import Workbook, load_workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from openpyxl.worksheet._writer import WorksheetWriter
+from openpyxl.writer.excel import ExcelWriter
 
 from verifier.errors import InputError, InvalidFormatError, InvalidNationalIdError
 from verifier.national_id import normalize_national_id
@@ -63,6 +63,7 @@ XLSX_MAX_SHARED_STRINGS_BYTES = 128 << 20
 _DELIMITERS = (",", ";", "\t", "؛")
 _OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # Excel 97–2003 .xls
 _FLUSH_BYTES = 64 << 10
+PIECE_BYTES = 4 << 10  # a download's pieces: under waitress's 8 KiB small-write limit
 
 # Header names, compared after header_key(): the specific ones win over a bare "code".
 _CODE_HEADER_WORDS = ("صحت", "authenticity", "sehat", "verification")
@@ -377,13 +378,22 @@ class SheetOutput:
     deflated: bool
 
     def chunks(self) -> Iterator[bytes]:
+        """The file in pieces of at most ``PIECE_BYTES`` (small writes keep the server's memory unfragmented)."""
         if not self.deflated:
-            yield from self.parts
+            for part in self.parts:
+                for start in range(0, len(part), PIECE_BYTES):
+                    yield part[start : start + PIECE_BYTES]
             return
         inflater = zlib.decompressobj()
         for part in self.parts:
-            yield inflater.decompress(part)
-        yield inflater.flush()
+            while part:
+                piece = inflater.decompress(part, PIECE_BYTES)
+                part = inflater.unconsumed_tail
+                if piece:
+                    yield piece
+        tail = inflater.flush()
+        if tail:
+            yield tail
 
     def read(self) -> bytes:
         return b"".join(self.chunks())

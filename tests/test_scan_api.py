@@ -12,6 +12,7 @@ import pytest
 import requests
 from click.testing import CliRunner
 from flask.testing import FlaskClient
+from waitress.buffers import TempfileBasedBuffer
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
@@ -215,3 +216,14 @@ def test_a_hostile_upload_over_http_is_a_clear_4xx_in_time_and_the_box_goes_on(
     assert elapsed < GENEROUS_SECONDS
     after = requests.post(f"{live_box}/api/v1/verify", json={"code": synced.valid}, timeout=10)
     assert after.json()["status"] == "valid"
+
+
+def test_a_large_upload_through_waitress_never_touches_the_disk(
+    live_box: str, synced: DemoCodes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spooled: list[str] = []
+    monkeypatch.setattr(TempfileBasedBuffer, "newfile", lambda buffer: spooled.append("file") or io.BytesIO())
+    photo = document_bytes(synced.valid, kind="png") + b"\0" * (3 << 20)  # PNG readers stop at IEND
+    response = requests.post(f"{live_box}/api/v1/scan", files={"image": ("diploma.png", photo)}, timeout=30)
+    assert response.status_code == 200
+    assert spooled == []

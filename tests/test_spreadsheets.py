@@ -364,3 +364,17 @@ def test_results_are_written_without_any_temporary_file(tmp_path: Path, monkeypa
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-directory"))
     for data in uploads:
         assert written(data)
+
+
+@pytest.mark.parametrize("make", [make_csv, make_xlsx], ids=["csv", "xlsx"])
+def test_results_are_handed_out_in_small_pieces(make: Any) -> None:
+    """Small writes keep a streaming server's memory from fragmenting."""
+    data = make([["name", "code"], *(["علی" * 50, CODE] for _ in range(2000))])
+    sheet = open_sheet(data)
+    writer = sheet_writer(sheet, 2, APPENDED)
+    for row in sheet.rows():
+        writer.write_row(row, ("x", "y"))
+    output = writer.finish()
+    pieces = list(output.chunks())
+    assert len(pieces) > 1 and max(map(len, pieces)) <= spreadsheets.PIECE_BYTES
+    assert open_sheet(b"".join(pieces)).measure(5000).rows == 2000

@@ -26,7 +26,9 @@ def _run_until_closed(server: Any) -> None:
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
     """Serve a WSGI app on 127.0.0.1 for the duration of the block; yields its base URL."""
-    server: Any = create_server(app, host="127.0.0.1", port=0, threads=4)
+    settings = app.config["SEHAT"].waitress_settings() if hasattr(app, "config") and "SEHAT" in app.config else {}
+    settings["threads"] = 4
+    server: Any = create_server(app, host="127.0.0.1", port=0, **settings)
     thread = threading.Thread(target=_run_until_closed, args=(server,), name="test-server", daemon=True)
     thread.start()
     try:
