@@ -18,6 +18,7 @@ from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
 from appliance.desk import desk
 from appliance.i18n import init_i18n
+from appliance.json_depth import BoundedJSONProvider
 from appliance.kiosk import kiosk
 from appliance.metrics import Metrics
 from appliance.receipt_routes import receipts
@@ -70,7 +71,8 @@ def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,
         JSON_AS_ASCII=False,
     )
-    app.json.ensure_ascii = False  # type: ignore[attr-defined]
+    app.json = BoundedJSONProvider(app, config.json_max_depth)
+    app.json.ensure_ascii = False
     app.config.update(flask_settings)
     init_stores(app, config)
     init_security(app)

@@ -2,7 +2,13 @@
 
 ``DATADIR/audit.db`` is a SQLCipher database keyed with the replica's raw key. An
 entry records when, through which channel, for which client and actor, the issuer,
-the lookup id (never the raw code or national ID) and the verdict's status. Each
+the lookup id (never the raw code or national ID) and the verdict's status.
+
+Operators' actions are entries too, on the ``admin`` channel: the actor is the
+operator (``operator:NAME``; ``unknown`` for a failed login under a name the box does
+not have, so a password typed into the name field is never kept), and the status
+names the action, ``ACTION`` or ``ACTION:TARGET`` (the key id or user name acted on):
+see ``ADMIN_ACTIONS``. Passwords and tokens are never recorded. Each
 entry carries ``hash = SHA-256(prev_hash ‖ canonical_json(fields, id included))``,
 the first chaining to ``SHA-256(b"sehat/audit/v1\\x00")``; ``audit_meta`` keeps the
 last id and hash, written in the same transaction as every append.
@@ -59,8 +65,22 @@ from verifier.verdict import Status
 
 AUDIT_FILE = "audit.db"
 AUDIT_RETENTION_DAYS = 365  # days an entry is kept before `prune` may remove it
-CHANNELS = ("kiosk", "api", "bulk", "cli", "scan", "desk")
+CHANNELS = ("kiosk", "api", "bulk", "cli", "scan", "desk", "admin")
 STATUSES = tuple(status.value for status in Status)
+ADMIN_ACTIONS = (
+    "login",
+    "login_failed",
+    "logout",
+    "key_create",
+    "key_revoke",
+    "user_add",
+    "user_remove",
+    "user_disable",
+    "user_enable",
+    "user_passwd",
+    "audit_export",
+)
+EXPORT_BATCH = 1000  # rows read per query while exporting, so an export never holds a long read
 GENESIS_HASH = hashlib.sha256(b"sehat/audit/v1\x00").hexdigest()
 CHECKPOINT_TYPE = "sehat/audit-checkpoint"
 CHECKPOINT_KEY_INFO = b"sehat/audit-checkpoint/v1"
@@ -135,7 +155,11 @@ class AuditEntry:
             raise ValueError("an audit entry's time must be timezone-aware")
         if self.channel not in CHANNELS:
             raise ValueError(f"channel must be one of {', '.join(CHANNELS)}, not {self.channel!r}")
-        if self.status not in STATUSES:
+        if self.channel == "admin":
+            action, _, target = self.status.partition(":")
+            if action not in ADMIN_ACTIONS or len(target) > 128 or not target.isprintable():
+                raise ValueError(f"an admin entry's status must be ACTION[:TARGET], not {self.status!r}")
+        elif self.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
         # A lookup id is 64 lowercase hex digits; a 20-digit code or a national ID is not, so neither slips in.
         if self.lookup_id is not None and (
@@ -155,6 +179,24 @@ class AuditEntry:
             "lookup_id": self.lookup_id,
             "status": self.status,
         }
+
+
+def admin_entry(at: datetime, client: str, actor: str, action: str, target: str | None = None) -> AuditEntry:
+    """An operator's action as an ``admin`` entry: who, from where, what, on what — never a secret.
+
+    The target (a key id or user name) is kept printable and at most 128 characters.
+    """
+    if target:
+        target = "".join(char if char.isprintable() else "?" for char in target)[:128]
+    return AuditEntry(
+        at=at,
+        channel="admin",
+        client=client,
+        actor=actor,
+        issuer=None,
+        lookup_id=None,
+        status=f"{action}:{target}" if target else action,
+    )
 
 
 @dataclass(frozen=True)
@@ -380,40 +422,54 @@ class AuditLog:
         return signed
 
     def csv_lines(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[str]:
-        """The export as CSV lines, header first, streamed from the database (``since <= at < until``).
+        """The export as CSV text, header first, a batch of rows at a time (``since <= at < until``)."""
+        for text, _rows in self.csv_batches(since, until):
+            yield text
 
-        Holds no lock while it yields: use an ``AuditLog`` no other thread is using.
+    def csv_batches(self, since: datetime | None = None, until: datetime | None = None) -> Iterator[tuple[str, int]]:
+        """The export as (CSV text, rows in it), the header first (0 rows), streamed from the database.
+
+        Reads ``EXPORT_BATCH`` rows at a time under the lock and yields them with it
+        released, so an export of any size takes constant memory, never holds a long read
+        open, and may share this ``AuditLog`` with other work on the same thread. The
+        entries exported are those appended before the export began.
         """
-        clauses, params = [], []
+        clauses, params = ["id > ?", "id <= ?"], []
         if since is not None:
             clauses.append("at >= ?")
             params.append(format_audit_time(since))
         if until is not None:
             clauses.append("at < ?")
             params.append(format_audit_time(until))
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        query = f"SELECT {', '.join(CSV_COLUMNS)} FROM entries WHERE {' AND '.join(clauses)} ORDER BY id LIMIT ?"
         buffer = io.StringIO()
         writer = csv.writer(buffer)
 
-        def line(values: Sequence[Any]) -> str:
+        def lines(rows: Sequence[Sequence[Any]]) -> str:
             buffer.seek(0)
             buffer.truncate()
-            writer.writerow(values)
+            writer.writerows(rows)
             return buffer.getvalue()
 
-        yield line(CSV_COLUMNS)
-        query = f"SELECT {', '.join(CSV_COLUMNS)} FROM entries {where} ORDER BY id"
-        for row in self._connection.execute(query, params):
-            yield line(row)
+        with self._lock:
+            (last_id,) = self._connection.execute("SELECT last_id FROM audit_meta").fetchone()
+        yield lines([CSV_COLUMNS]), 0
+        after = 0
+        while True:
+            with self._lock:
+                rows = self._connection.execute(query, [after, last_id, *params, EXPORT_BATCH]).fetchall()
+            if not rows:
+                return
+            after = rows[-1][0]
+            yield lines(rows), len(rows)
 
     def export_csv(self, out: TextIO, since: datetime | None = None, until: datetime | None = None) -> int:
         """Write the entries with ``since <= at < until`` to ``out`` as CSV; return how many rows."""
-        rows = -1  # the header is not a row
-        with self._lock:
-            for text in self.csv_lines(since, until):
-                out.write(text)
-                rows += 1
-        return rows
+        total = 0
+        for text, rows in self.csv_batches(since, until):
+            out.write(text)
+            total += rows
+        return total
 
     def prune(self, older_than: datetime) -> int:
         """Delete the oldest entries, those before ``older_than``, behind a signed checkpoint.

@@ -84,13 +84,13 @@ def export_command(
             rows = log.export_csv(sys.stdout, _utc(since), _utc(until))
             click.echo(f"Exported {rows} entries.", err=True)
             return
-        rows = -1  # the header is not a row
+        rows = 0
 
         def encoded() -> Iterator[bytes]:
             nonlocal rows
-            for line in log.csv_lines(_utc(since), _utc(until)):
-                rows += 1
-                yield line.encode("utf-8")
+            for text, count in log.csv_batches(_utc(since), _utc(until)):
+                rows += count
+                yield text.encode("utf-8")
 
         write_atomic(out, encoded(), mode=0o600)
     click.echo(f"Exported {rows} entries to {out}.")

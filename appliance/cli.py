@@ -19,7 +19,7 @@ from waitress.server import create_server
 
 from appliance import create_app
 from appliance.access import AccessStore
-from appliance.audit import AuditEntry, AuditLog
+from appliance.audit import AuditEntry, AuditLog, admin_entry
 from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
@@ -334,19 +334,35 @@ def apikey_group() -> None:
     """API keys for integrators (only a hash of each is stored)."""
 
 
+def _audit_admin(data: DataDir, action: str, target: str | None = None) -> None:
+    """Record an operator's action at the command line in the audit log (``admin`` channel, client ``local``)."""
+    with AuditLog.open(data, create=True) as audit:
+        audit.append([admin_entry(utc_now(), "local", f"operator:{getpass.getuser()}", action, target)])
+
+
 @apikey_group.command("add")
 @click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("name")
+@click.option(
+    "--national-id-checks",
+    is_flag=True,
+    help="The key may ask whether a national ID matches a record (still limited per code).",
+)
 @KEY_FILE_OPTION
-def apikey_add_command(datadir: Path, name: str, key_file: Path | None) -> None:
+def apikey_add_command(datadir: Path, name: str, national_id_checks: bool, key_file: Path | None) -> None:
     """Create an API key for NAME and print it (shown only this once).
+
+    Without --national-id-checks, a national ID sent with this key is not compared
+    (``national_id_match`` is null).
 
     \b
     Example:
-      sehat appliance apikey add /var/lib/sehat "HR system of Example Co."
+      sehat appliance apikey add /var/lib/sehat "HR system of Example Co." --national-id-checks
     """
-    with AccessStore.open(DataDir(datadir, key_file)) as access:
-        key, token = access.add_key(name, utc_now())
+    data = DataDir(datadir, key_file)
+    with AccessStore.open(data) as access:
+        key, token = access.add_key(name, utc_now(), national_id_checks=national_id_checks)
+    _audit_admin(data, "key_create", key.key_id)
     click.echo(token)
     click.echo(f"Key {key.key_id} for {key.name!r} created; send it as 'Authorization: Bearer <key>'.", err=True)
 
@@ -355,7 +371,7 @@ def apikey_add_command(datadir: Path, name: str, key_file: Path | None) -> None:
 @click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @KEY_FILE_OPTION
 def apikey_list_command(datadir: Path, key_file: Path | None) -> None:
-    """List API keys: id, state, created, name.
+    """List API keys: id, state, created, whether it may ask national-ID checks, name.
 
     \b
     Example:
@@ -364,7 +380,8 @@ def apikey_list_command(datadir: Path, key_file: Path | None) -> None:
     with AccessStore.open(DataDir(datadir, key_file)) as access:
         for key in access.keys():  # noqa: SIM118 - AccessStore is not a mapping
             state = "active" if key.active else f"revoked {format_timestamp(key.revoked_at)}"  # type: ignore[arg-type]
-            click.echo(f"{key.key_id}  {state:<28}  {format_timestamp(key.created_at)}  {key.name}")
+            checks = "national-id" if key.national_id_checks else "-"
+            click.echo(f"{key.key_id}  {state:<28}  {format_timestamp(key.created_at)}  {checks:<11}  {key.name}")
 
 
 @apikey_group.command("revoke")
@@ -378,8 +395,10 @@ def apikey_revoke_command(datadir: Path, key_id: str, key_file: Path | None) -> 
     Example:
       sehat appliance apikey revoke /var/lib/sehat 3f2a9c1b7d4e
     """
-    with AccessStore.open(DataDir(datadir, key_file)) as access:
+    data = DataDir(datadir, key_file)
+    with AccessStore.open(data) as access:
         access.revoke_key(key_id, utc_now())
+    _audit_admin(data, "key_revoke", key_id)
     click.echo(f"Key {key_id} revoked.")
 
 
@@ -400,6 +419,97 @@ def user_add_command(datadir: Path, name: str, password: str, key_file: Path | N
     Example:
       sehat appliance user add /var/lib/sehat admin
     """
-    with AccessStore.open(DataDir(datadir, key_file)) as access:
+    data = DataDir(datadir, key_file)
+    with AccessStore.open(data) as access:
         access.add_user(name, password, utc_now())
+    _audit_admin(data, "user_add", name)
     click.echo(f"Operator {name!r} created.")
+
+
+@user_group.command("list")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@KEY_FILE_OPTION
+def user_list_command(datadir: Path, key_file: Path | None) -> None:
+    """List operator accounts: name, state, created.
+
+    \b
+    Example:
+      sehat appliance user list /var/lib/sehat
+    """
+    with AccessStore.open(DataDir(datadir, key_file)) as access:
+        for user in access.users():
+            state = "active" if user.active else f"disabled {format_timestamp(user.disabled_at)}"  # type: ignore[arg-type]
+            click.echo(f"{user.name}  {state:<29}  {format_timestamp(user.created_at)}")
+
+
+@user_group.command("remove")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@KEY_FILE_OPTION
+def user_remove_command(datadir: Path, name: str, key_file: Path | None) -> None:
+    """Delete the operator account NAME; its sessions end at once.
+
+    \b
+    Example:
+      sehat appliance user remove /var/lib/sehat former-admin
+    """
+    data = DataDir(datadir, key_file)
+    with AccessStore.open(data) as access:
+        access.remove_user(name)
+    _audit_admin(data, "user_remove", name)
+    click.echo(f"Operator {name!r} removed; their sessions have ended.")
+
+
+@user_group.command("disable")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@KEY_FILE_OPTION
+def user_disable_command(datadir: Path, name: str, key_file: Path | None) -> None:
+    """Disable the operator account NAME: its sessions end at once and it cannot log in.
+
+    \b
+    Example:
+      sehat appliance user disable /var/lib/sehat admin
+    """
+    data = DataDir(datadir, key_file)
+    with AccessStore.open(data) as access:
+        access.set_disabled(name, True, utc_now())
+    _audit_admin(data, "user_disable", name)
+    click.echo(f"Operator {name!r} disabled; their sessions have ended.")
+
+
+@user_group.command("enable")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@KEY_FILE_OPTION
+def user_enable_command(datadir: Path, name: str, key_file: Path | None) -> None:
+    """Let a disabled operator account NAME log in again.
+
+    \b
+    Example:
+      sehat appliance user enable /var/lib/sehat admin
+    """
+    data = DataDir(datadir, key_file)
+    with AccessStore.open(data) as access:
+        access.set_disabled(name, False, utc_now())
+    _audit_admin(data, "user_enable", name)
+    click.echo(f"Operator {name!r} enabled.")
+
+
+@user_group.command("passwd")
+@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("name")
+@click.password_option(help="At least 8 characters; asked for twice when not given.")
+@KEY_FILE_OPTION
+def user_passwd_command(datadir: Path, name: str, password: str, key_file: Path | None) -> None:
+    """Give the operator NAME a new password; every session opened with the old one ends.
+
+    \b
+    Example:
+      sehat appliance user passwd /var/lib/sehat admin
+    """
+    data = DataDir(datadir, key_file)
+    with AccessStore.open(data) as access:
+        access.set_password(name, password)
+    _audit_admin(data, "user_passwd", name)
+    click.echo(f"Operator {name!r} has a new password; their sessions have ended.")

@@ -37,10 +37,14 @@ class ApplianceConfig:
     scan_max_pages: int = 4  # PDF pages rendered and searched for QR codes
     scan_pdf_dpi: int = 200  # PDF rendering resolution; reads a 2 cm QR printed on an A4 page
     scan_time_budget: float = 2.0  # a hard image gives up after this much decoding; seconds
-    lockout_after: int = 5  # failed logins in a row before an account locks
-    lockout_seconds: int = 60  # first lock; doubles with each further failure
-    lockout_max_seconds: int = 3600
-    session_minutes: int = 60  # operator sessions expire after this much idle time
+    lockout_after: int = 5  # failed logins in a row from one client address before it must wait
+    lockout_seconds: int = 60  # that client's first wait; doubles with each further failure; seconds
+    lockout_max_seconds: int = 3600  # the longest wait; seconds
+    session_minutes: int = 60  # operator sessions expire after this much idle time; minutes
+    session_max_hours: int = 12  # and end this long after login however busy they are; hours
+    national_id_checks_per_code: int = 5  # national-ID comparisons answered per record per window, all clients
+    national_id_window_seconds: int = 3600  # the window of that limit; seconds
+    json_max_depth: int = 32  # nesting of a JSON request body (objects and arrays); deeper is a 400
     kiosk_clear_seconds: int = 30  # a verdict on the kiosk clears itself after this long (0: never); seconds
     secure_cookies: bool = False  # True when the box is served over HTTPS
     box_name: str = ""  # printed on and signed into receipts; empty: the host name
@@ -54,6 +58,11 @@ class ApplianceConfig:
             "bulk_max_rows",
             "bulk_audit_batch",
             "lockout_after",
+            "session_minutes",
+            "session_max_hours",
+            "national_id_checks_per_code",
+            "national_id_window_seconds",
+            "json_max_depth",
             "scan_max_bytes",
             "scan_max_pixels",
             "scan_max_pages",

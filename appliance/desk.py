@@ -59,7 +59,7 @@ from appliance.spreadsheets import (
     read_national_id_cell,
     sheet_writer,
 )
-from appliance.store import app_config
+from appliance.store import BEFORE_CLOSE, app_config
 from appliance.web_errors import ApiError
 from verifier.errors import SehatError
 from verifier.verdict import Status, Verdict
@@ -296,6 +296,14 @@ class DeskJobs:
         run = job.begin(columns)
         self._executor.submit(_check_job, app, job, run)
 
+    def close(self) -> None:
+        """Stop every job and wait for the workers, so no worker touches a store being closed."""
+        with self._lock:
+            for job in self._jobs.values():
+                job.abandon()
+            self._jobs.clear()
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
     def _forget_idle(self, moment: datetime) -> None:
         for job_id, job in list(self._jobs.items()):
             if moment - job.touched > timedelta(minutes=JOB_IDLE_MINUTES):
@@ -306,7 +314,9 @@ class DeskJobs:
 
 @desk.record_once
 def _create_jobs(state: Any) -> None:
-    state.app.extensions[EXTENSION] = DeskJobs()
+    desk_jobs = DeskJobs()
+    state.app.extensions[EXTENSION] = desk_jobs
+    state.app.extensions.setdefault(BEFORE_CLOSE, []).append(desk_jobs.close)
 
 
 def jobs() -> DeskJobs:

@@ -9,10 +9,10 @@ UI string goes through Flask-Babel's catalogues in ``appliance/translations``
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from flask import Blueprint, Flask, current_app, redirect, request, url_for
-from flask_babel import Babel, format_timedelta, get_locale
+from flask_babel import Babel, format_timedelta, get_locale, gettext
 from werkzeug.wrappers.response import Response as BaseResponse
 
 from verifier.verdict_text import VerdictText, describe_en, describe_fa, gregorian_date, jalali_date, persian_digits
@@ -21,6 +21,7 @@ LANGUAGES = ("fa", "en")
 DEFAULT_LANGUAGE = "fa"
 LANGUAGE_COOKIE = "sehat_lang"
 LANGUAGE_COOKIE_SECONDS = 365 * 24 * 3600
+JUST_NOW = timedelta(minutes=1)  # ages below this read "just now", not "0 minutes ago"
 
 language = Blueprint("language", __name__)
 
@@ -70,6 +71,8 @@ def show_age(value: datetime | str | None, now: datetime | None = None) -> str:
         return ""
     moment = datetime.fromisoformat(value.replace("Z", "+00:00")) if isinstance(value, str) else value
     delta = moment - (now or current_app.config["SEHAT_CLOCK"]())
+    if delta > -JUST_NOW:  # also a moment a little ahead of a slow clock
+        return gettext("just now")
     return local_digits(format_timedelta(delta, granularity="minute", add_direction=True, threshold=0.9))
 
 

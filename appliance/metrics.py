@@ -15,7 +15,6 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from appliance.replica import Replica
-from sync_agent.updater import effective_now
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)  # seconds
 
@@ -30,7 +29,6 @@ class ReplicaCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         replica = self.replica()
         now = self.clock()
-        judged = effective_now(now, replica.clock_floor())
         seq = GaugeMetricFamily("sehat_replica_seq", "Sequence number the replica holds", labels=["issuer"])
         records = GaugeMetricFamily("sehat_replica_records", "Records the replica holds", labels=["issuer"])
         age = GaugeMetricFamily(
@@ -42,7 +40,7 @@ class ReplicaCollector(Collector):
             records.add_metric([state.issuer], state.records)
             if state.as_of is not None:
                 age.add_metric([state.issuer], max(0.0, (now - state.as_of).total_seconds()))
-            stale.add_metric([state.issuer], 1.0 if state.is_stale(judged) else 0.0)
+            stale.add_metric([state.issuer], 1.0 if state.is_stale(now) else 0.0)
         syncs = CounterMetricFamily("sehat_sync", "Sync attempts by issuer and outcome", labels=["issuer", "outcome"])
         for (issuer, outcome), count in sorted(replica.sync_counts().items()):
             syncs.add_metric([issuer, outcome], count)

@@ -32,6 +32,7 @@ from verifier.canonical import format_timestamp, parse_timestamp
 from verifier.chain import genesis_chain
 from verifier.digest import StateDigest, state_digest
 from verifier.errors import ChainGapError, DigestMismatchError, OperatorError
+from verifier.freshness import is_stale
 from verifier.head import AcceptedHead, Head, IssuerProfile
 from verifier.objects import SegmentRef, SnapshotRef
 from verifier.rows import Change, Row
@@ -98,6 +99,9 @@ MIGRATIONS = (
         ) WITHOUT ROWID
         """,
     ),
+    # The clock floor is now each issuer's own (its accepted head's issued_at): one issuer's
+    # heads, or one stolen key's, no longer move every issuer's freshness.
+    Migration("0003_per_issuer_clock_floor", "DELETE FROM meta WHERE key = 'clock_floor'"),
 )
 
 
@@ -134,9 +138,14 @@ class IssuerState:
     last_error: str | None
     last_success: datetime | None
 
+    @property
+    def clock_floor(self) -> datetime | None:
+        """This issuer's clock floor: the issued_at of the newest head accepted under its current key."""
+        return self.accepted.issued_at if self.accepted else None
+
     def is_stale(self, now: datetime) -> bool:
-        """Stale unless the replica holds the state of a head that has not expired."""
-        return self.expires is None or now >= self.expires
+        """Stale unless the replica holds the state of a head not expired at ``now`` (never before the floor)."""
+        return is_stale(self.expires, now, self.clock_floor)
 
 
 @dataclass(frozen=True)
@@ -335,9 +344,12 @@ class Replica:
             digest.update(bytes(lookup_id), bytes(box))
         return digest.hexdigest(), digest.rows
 
-    def clock_floor(self) -> datetime | None:
-        row = self.connection.execute("SELECT value FROM meta WHERE key = 'clock_floor'").fetchone()
-        return None if row is None else parse_timestamp(row[0], "replica", "clock_floor")
+    def clock_floor(self, issuer: str | None = None) -> datetime | None:
+        """``issuer``'s clock floor; without one, the latest of any issuer's (shown, never judged by)."""
+        if issuer is not None:
+            return self.issuer_state(issuer).clock_floor
+        floors = [state.clock_floor for state in self.issuer_states() if state.clock_floor is not None]
+        return max(floors, default=None)
 
     def history(self, limit: int = 20, issuer: str | None = None) -> list[SyncRecord]:
         query = (
@@ -387,16 +399,36 @@ class Replica:
                 "UPDATE issuers SET as_of = ?, expires = ? WHERE issuer = ? AND seq = ? AND chain = ?",
                 (format_timestamp(head.issued_at), format_timestamp(head.expires), issuer, head.seq, head.chain),
             )
-            self._raise_clock_floor(head.issued_at)
 
-    def _raise_clock_floor(self, moment: datetime) -> None:
-        floor = self.clock_floor()
-        if floor is None or moment > floor:
-            self.connection.execute(
-                "INSERT INTO meta (key, value) VALUES ('clock_floor', ?) "
-                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                (format_timestamp(moment),),
+    def reset_floor(self, issuer: str, now: datetime) -> SyncRecord:
+        """Forget ``issuer``'s accepted head — its clock floor and rollback state — and record it in the history.
+
+        The operator's way back after a stolen key dragged the floor ahead and the issuer has
+        not rotated yet. The key version stays, so retired keys stay retired; the replica's
+        rows and cursor stay, so the next head must still continue them.
+        """
+        with transaction(self.connection):
+            state = self.issuer_state(issuer)
+            floor = format_timestamp(state.clock_floor) if state.clock_floor else "none"
+            accepted_seq = state.accepted.seq if state.accepted else "-"
+            record = SyncRecord(
+                issuer=issuer,
+                source="operator",
+                started_at=now,
+                duration_ms=0,
+                outcome="floor_reset",
+                seq_before=state.seq,
+                seq_after=state.seq,
+                bytes=0,
+                error=f"clock floor {floor} and the accepted head (seq {accepted_seq}) reset by the operator",
             )
+            self.connection.execute(
+                "UPDATE issuers SET accepted_seq = NULL, accepted_chain = NULL, accepted_issued_at = NULL, "
+                "etag = NULL WHERE issuer = ?",
+                (issuer,),
+            )
+            self._insert_history(record)
+        return record
 
     def apply_segment(self, issuer: str, ref: SegmentRef, changes: Iterable[Change], head: Head) -> None:
         """Apply one verified segment and move the cursor, in one durable transaction.
@@ -505,21 +537,7 @@ class Replica:
     def record_sync(self, record: SyncRecord, succeeded: bool) -> None:
         """Add a sync attempt to the history and to the issuer's last-attempt fields."""
         with transaction(self.connection):
-            self.connection.execute(
-                "INSERT INTO sync_history (issuer, source, started_at, duration_ms, outcome, seq_before, seq_after, "
-                "bytes, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.issuer,
-                    record.source,
-                    format_timestamp(record.started_at),
-                    record.duration_ms,
-                    record.outcome,
-                    record.seq_before,
-                    record.seq_after,
-                    record.bytes,
-                    record.error,
-                ),
-            )
+            self._insert_history(record)
             self.connection.execute(
                 "INSERT INTO sync_counts (issuer, outcome, count) VALUES (?, ?, 1) "
                 "ON CONFLICT(issuer, outcome) DO UPDATE SET count = count + 1",
@@ -531,8 +549,25 @@ class Replica:
                 "last_success = CASE WHEN ? THEN ? ELSE last_success END WHERE issuer = ?",
                 (stamp, record.error, succeeded, stamp, record.issuer),
             )
-            self.connection.execute(
-                "DELETE FROM sync_history WHERE issuer = ? AND id <= "
-                "(SELECT id FROM sync_history WHERE issuer = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
-                (record.issuer, record.issuer, HISTORY_KEPT),
-            )
+
+    def _insert_history(self, record: SyncRecord) -> None:
+        self.connection.execute(
+            "INSERT INTO sync_history (issuer, source, started_at, duration_ms, outcome, seq_before, seq_after, "
+            "bytes, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.issuer,
+                record.source,
+                format_timestamp(record.started_at),
+                record.duration_ms,
+                record.outcome,
+                record.seq_before,
+                record.seq_after,
+                record.bytes,
+                record.error,
+            ),
+        )
+        self.connection.execute(
+            "DELETE FROM sync_history WHERE issuer = ? AND id <= "
+            "(SELECT id FROM sync_history WHERE issuer = ? ORDER BY id DESC LIMIT 1 OFFSET ?)",
+            (record.issuer, record.issuer, HISTORY_KEPT),
+        )

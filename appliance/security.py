@@ -6,7 +6,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from flask import Flask, Response, g, redirect, request, session, url_for
+from flask import Flask, Response, current_app, g, redirect, request, session, url_for
 from flask_limiter import Limiter
 from flask_wtf.csrf import CSRFProtect
 
@@ -53,7 +53,14 @@ def init_security(app: Flask) -> None:
     def identify() -> None:
         """Resolve a bearer token before limits are counted; a bad token is 401, never anonymous."""
         g.api_key = None
-        g.operator = session.get("operator")
+        g.operator = None
+        token = session.get("sid")
+        if token:
+            # The session must still be on record: logout, expiry, and removing, disabling or
+            # re-passwording the operator delete it, whatever copies of the cookie exist.
+            g.operator = stores().access.session_operator(token, current_app.config["SEHAT_CLOCK"]())
+            if g.operator is None:
+                session.clear()
         header = request.headers.get("Authorization", "")
         if header:
             scheme, _, token = header.partition(" ")

@@ -1,11 +1,27 @@
-"""Verification as the web channels perform it: verify, audit, count — the same for every route."""
+"""Verification as the web channels perform it: verify, audit, count — the same for every route.
+
+No national-ID oracle. ``national_id_match`` answers "is this the holder's national
+ID?", and asked often enough about one code it recovers the whole ID. So a national ID
+is compared only
+
+- for the kiosk's pages and the HR desk (a person at the box's own pages, reading
+  each answer), a logged-in operator, or an API key made with ``--national-id-checks``
+  (never for anonymous API or bulk requests), and
+- at most ``national_id_checks_per_code`` times per record within
+  ``national_id_window_seconds``, counting every client, in the encrypted access
+  store (so a restart does not reset it), keyed by the record's lookup id.
+
+Otherwise the verdict still comes back, with ``national_id_match`` null and the
+summary saying why (``summary.national_id``: ``not_permitted`` or ``limited``). A
+national ID that is not one is still a 422 either way: its format tells nothing.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from flask import current_app, g, request
@@ -16,8 +32,9 @@ from appliance.scanning.limits import ScanLimits
 from appliance.store import app_config, stores
 from appliance.verification import Outcome, Verifier
 from verifier.errors import InputError
+from verifier.national_id import normalize_national_id
 from verifier.normalize import holds_code
-from verifier.verdict import verdict_invalid_format
+from verifier.verdict import Verdict, verdict_invalid_format
 from verifier.verdict_text import NO_CODE_MESSAGE, summary
 
 
@@ -54,10 +71,73 @@ def _entry(outcome: Outcome, channel: str) -> AuditEntry:
     )
 
 
+# Where a person at the box's own pages asks about the document in front of them.
+NATIONAL_ID_CHANNELS = frozenset({"kiosk", "scan", "desk"})
+NATIONAL_ID_NOTES = {
+    "not_permitted": {
+        "en": "The national ID given was not compared: this client may not ask for national-ID comparisons.",
+        "fa": "کد ملی واردشده مقایسه نشد: این درخواست‌کننده اجازهٔ مقایسهٔ کد ملی را ندارد.",
+    },
+    "limited": {
+        "en": "The national ID given was not compared: national IDs have been checked against this code too "
+        "often recently (the comparison is limited per code). Compare the ID with the document, or try again later.",
+        "fa": "کد ملی واردشده مقایسه نشد: به‌تازگی کد ملی بیش از حد مجاز با این کد مقایسه شده است "
+        "(شمار مقایسه‌ها برای هر کد محدود است). کد ملی را با خود سند مقایسه کنید یا بعداً دوباره تلاش کنید.",
+    },
+}
+
+
+@dataclass(frozen=True)
+class CheckedOutcome(Outcome):
+    """An outcome, and why a national ID that was given was not compared (None: it was, or none was given)."""
+
+    national_id_note: str | None = None  # a key of NATIONAL_ID_NOTES
+
+
+def may_compare_national_id(channel: str) -> bool:
+    """Whether the current asker may have a national ID compared at all (the per-code limit comes after)."""
+    key = g.get("api_key")
+    if key is not None:
+        return bool(key.national_id_checks)
+    return bool(g.get("operator")) or channel in NATIONAL_ID_CHANNELS
+
+
+class _NationalIdGate:
+    """Decides, per question, whether the verdict may carry the national-ID comparison."""
+
+    def __init__(self, channel: str) -> None:
+        config = app_config()
+        self.allowed = may_compare_national_id(channel)
+        self.limit = config.national_id_checks_per_code
+        self.window = timedelta(seconds=config.national_id_window_seconds)
+
+    def verify(self, verifier: Verifier, raw_code: str, national_id: str | None) -> Outcome:
+        if not national_id:
+            return verifier.verify(raw_code)
+        normalize_national_id(national_id)  # not a national ID: a 422 as before, allowed or not
+        if not self.allowed:
+            outcome = verifier.verify(raw_code)
+            return _noted(outcome, outcome.verdict, "not_permitted")
+        outcome = verifier.verify(raw_code, national_id)
+        verdict = outcome.verdict
+        if verdict.holder is None or outcome.lookup_id is None:
+            return outcome  # nothing was compared: no record answered
+        if stores().access.take_national_id_question(outcome.lookup_id, now(), self.limit, self.window):
+            return outcome
+        return _noted(outcome, replace(verdict, holder=replace(verdict.holder, national_id_match=None)), "limited")
+
+
+def _noted(outcome: Outcome, verdict: Verdict, note: str) -> Outcome:
+    if verdict.holder is None:  # no record, so no comparison was withheld
+        return outcome
+    return CheckedOutcome(verdict, outcome.issuer, outcome.lookup_id, note)
+
+
 def verify_one(raw_code: str, national_id: str | None, channel: str) -> Outcome:
     """Verify one code for the current request, audit it and count it."""
     started = time.perf_counter()
-    outcome = Verifier(stores().replica, current_app.config["SEHAT_CLOCK"]).verify(raw_code, national_id)
+    verifier = Verifier(stores().replica, current_app.config["SEHAT_CLOCK"])
+    outcome = _NationalIdGate(channel).verify(verifier, raw_code, national_id)
     stores().audit.append([_entry(outcome, channel)])
     _count(outcome, channel, time.perf_counter() - started)
     return outcome
@@ -66,13 +146,14 @@ def verify_one(raw_code: str, national_id: str | None, channel: str) -> Outcome:
 def verify_many(rows: Iterable[tuple[int, str, str | None]], channel: str) -> Iterator[tuple[int, Outcome]]:
     """Verify a stream of (line, code, national ID), auditing in batches of ``bulk_audit_batch``."""
     verifier = Verifier(stores().replica, current_app.config["SEHAT_CLOCK"])
+    gate = _NationalIdGate(channel)
     pending: list[AuditEntry] = []
     batch = app_config().bulk_audit_batch
     try:
         for line, raw_code, national_id in rows:
             started = time.perf_counter()
             try:
-                outcome = verifier.verify(raw_code, national_id)
+                outcome = gate.verify(verifier, raw_code, national_id)
             except InputError as error:  # a bad national ID fails its row, not the whole file
                 outcome = Outcome(verdict_invalid_format(error, now()), None, None)
             _count(outcome, channel, time.perf_counter() - started)
@@ -96,6 +177,12 @@ def verdict_document(outcome: Outcome) -> dict[str, Any]:
     """The contract's verdict JSON, with a human summary in both languages."""
     body = outcome.verdict.to_dict()
     body["summary"] = summary(outcome.verdict)
+    note = outcome.national_id_note if isinstance(outcome, CheckedOutcome) else None
+    if note is not None:
+        body["summary"]["national_id"] = note
+        for language in ("en", "fa"):
+            text = body["summary"][language]
+            text["detail"] = f"{text['detail']} {NATIONAL_ID_NOTES[note][language]}"
     return body
 
 

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from appliance.replica import Replica
-from sync_agent.updater import effective_now
 from verifier.canonical import format_timestamp
 
 
@@ -22,7 +21,7 @@ def status_document(replica: Replica, now: datetime, *, recompute_digests: bool 
             ``sehat status``); otherwise use the digest checked when the rows were applied.
     """
     floor = replica.clock_floor()
-    judged = effective_now(now, floor)
+    judged = now  # IssuerState.is_stale judges each issuer at its own clock floor
     issuers = []
     with replica.reading():
         for state in replica.issuer_states():

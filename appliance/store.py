@@ -20,6 +20,8 @@ from appliance.datadir import DataDir
 from appliance.replica import Replica
 
 EXTENSION = "sehat_stores"
+# Callables run before the stores close: whatever works on its own threads stops first.
+BEFORE_CLOSE = "sehat_before_close"
 
 
 @dataclass
@@ -78,7 +80,9 @@ def init_stores(app: Flask, config: ApplianceConfig) -> None:
 
 
 def close_stores(app: Flask) -> None:
-    """Close every thread's connections (when the server stops, and in tests)."""
+    """Close every thread's connections (when the server stops, and in tests), after background work stops."""
+    for stop in app.extensions.get(BEFORE_CLOSE, []):
+        stop()
     app.extensions[EXTENSION].close_all()
 
 

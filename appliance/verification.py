@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from appliance.replica import IssuerState, Replica
-from sync_agent.updater import effective_now
 from verifier.errors import InvalidFormatError
 from verifier.national_id import normalize_national_id
 from verifier.normalize import normalize_code
@@ -72,7 +71,7 @@ class Verifier:
         except InvalidFormatError as error:
             return Outcome(verdict_invalid_format(error, now), None, None)
         keys = {state.issuer: self._keys(code, state) for state in states}
-        judged = effective_now(now, self.replica.clock_floor())
+        judged = now  # IssuerState.is_stale judges each issuer at its own clock floor
         with self.replica.reading():
             current = {state.issuer: state for state in self.replica.issuer_states()}
             found: list[tuple[str, RecordKeys, RecordPayload]] = []
@@ -114,7 +113,7 @@ def replica_freshness(replica: Replica, now: datetime) -> ReplicaInfo:
     """How current the box's data is as a whole: as of its least current issuer; stale if any issuer is."""
     with replica.reading():
         states = replica.issuer_states()
-        judged = effective_now(now, replica.clock_floor())
+        judged = now  # IssuerState.is_stale judges each issuer at its own clock floor
     return _combined_replica_info(states, judged)
 
 

@@ -69,7 +69,9 @@ class Fixture:
 
     def __init__(self, root: Path, records: int, kdf: KdfParams) -> None:
         self.now = datetime.now(UTC)
-        self.registry = Registry.init(root / "registry", "bench", self.now, kdf=kdf)
+        self.registry = Registry.init(
+            root / "registry", "bench", self.now, kdf=kdf, root_key_path=root / "offline" / "root.pem"
+        )
         self.codes = [code for _, code in self.registry.import_csv(graduates_csv(records, 1), self.now)]
         self.publisher = Publisher(self.registry, RegistryConfig(max_segment_changes=10_000))
         self.feed = root / "feed"

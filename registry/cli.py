@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ import waitress
 
 from registry.config import RegistryConfig
 from registry.feed_server import create_feed_app
+from registry.keys import is_encrypted_key
 from registry.publisher import Publisher
 from registry.qr import qr_payload, render_qr_png
 from registry.registry import Registry
@@ -26,8 +28,27 @@ DIR = click.Path(file_okay=False, path_type=Path)
 EXISTING_DIR = click.Path(exists=True, file_okay=False, path_type=Path)
 
 
+PASSPHRASE_ENV = "SEHAT_ROOT_PASSPHRASE"
+ROOT_KEY_OPTION = click.option(
+    "--root-key",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The issuer's root key file, on a removable medium kept offline (never inside DIRECTORY).",
+)
+
+
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _passphrase(confirm: bool) -> bytes:
+    """The root key's passphrase: from the environment (automation) or asked for, never echoed."""
+    text = os.environ.get(PASSPHRASE_ENV) or click.prompt(
+        "Root key passphrase", hide_input=True, confirmation_prompt=confirm
+    )
+    if not text:
+        raise click.UsageError("the passphrase is empty")
+    return str(text).encode("utf-8")
 
 
 @click.group("registry")
@@ -54,14 +75,34 @@ def registry_group() -> None:
     show_default=True,
     help="log2 of scrypt's N for sealing records: each +1 doubles the cost of guessing codes (and of lookups).",
 )
-def init_command(directory: Path, issuer: str, name_fa: str, name_en: str, check_digits: str, kdf_cost: int) -> None:
-    """Create a registry in DIRECTORY: root and signing keys, encrypted store, issuer profile.
+@ROOT_KEY_OPTION
+@click.option(
+    "--encrypt-root",
+    is_flag=True,
+    help=f"Encrypt the root key under a passphrase (asked for, or from ${PASSPHRASE_ENV}).",
+)
+def init_command(
+    directory: Path,
+    issuer: str,
+    name_fa: str,
+    name_en: str,
+    check_digits: str,
+    kdf_cost: int,
+    root_key: Path,
+    encrypt_root: bool,
+) -> None:
+    """Create a registry in DIRECTORY: signing key, encrypted store, issuer profile; the root key goes to --root-key.
+
+    The root key is written only to --root-key, which must be outside DIRECTORY: put it on
+    a removable medium, take the medium offline, and bring it back only to rotate the
+    signing key. Whoever holds the publishing host then holds only the signing key.
 
     \b
     Example:
-      sehat registry init /srv/sehat-registry --issuer msrt \\
-          --name-fa "وزارت علوم، تحقیقات و فناوری" --name-en "Ministry of Science"
+      sehat registry init /srv/sehat-registry --issuer msrt --root-key /media/usb/msrt-root.pem \\
+          --encrypt-root --name-fa "وزارت علوم، تحقیقات و فناوری" --name-en "Ministry of Science"
     """
+    passphrase = _passphrase(confirm=True) if encrypt_root else None
     with Registry.init(
         directory,
         issuer,
@@ -70,8 +111,11 @@ def init_command(directory: Path, issuer: str, name_fa: str, name_en: str, check
         name_en=name_en,
         check_digits=check_digits,
         kdf=KdfParams(log2_n=kdf_cost),
+        root_key_path=root_key,
+        root_passphrase=passphrase,
     ) as registry:
         click.echo(f"Registry for issuer {registry.issuer!r} created in {directory}.")
+        click.echo(f"Root key written to {root_key}: keep it offline; it is needed only to rotate the signing key.")
         click.echo(f"Give boxes its trust anchor: sehat registry trust {directory} > {registry.issuer}.trust.json")
 
 
@@ -97,20 +141,29 @@ def trust_command(directory: Path) -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write 'line,code' for every row to this file (mode 0600) instead of standard output.",
 )
-def import_command(directory: Path, csv_file: Path, codes_out: Path | None) -> None:
+@click.option(
+    "--accept-weak-codes",
+    is_flag=True,
+    help="Import supplied codes that look non-random anyway, recording the estimated randomness "
+    "in the signed profile (docs/protocol.md §4.2).",
+)
+def import_command(directory: Path, csv_file: Path, codes_out: Path | None, accept_weak_codes: bool) -> None:
     """Import records from CSV_FILE: all rows, or none if any row is bad.
 
     Columns (header row, any order, no others): code (empty: issue one), national_id,
     full_name, document_type (diploma, provisional, transcript, confirmation,
     enrolment), degree_level, field, institution, issued_on (YYYY-MM-DD).
-    Prints 'line,code' for every imported row.
+    Prints 'line,code' for every imported row. Supplied codes that look non-random
+    (below the 60 random bits the privacy bound assumes) are refused, naming the
+    --kdf-cost that would restore the bound, unless --accept-weak-codes.
 
     \b
     Example:
       sehat registry import /srv/sehat-registry graduates-1404.csv --codes-out codes.csv
     """
     with Registry.open(directory) as registry:
-        issued = registry.import_csv(csv_file.read_bytes(), _now())
+        issued = registry.import_csv(csv_file.read_bytes(), _now(), accept_weak_codes=accept_weak_codes)
+        code_bits = registry.profile.code_bits
     lines = "line,code\n" + "".join(f"{line},{code}\n" for line, code in issued)
     if codes_out is not None:
         write_atomic(codes_out, lines.encode("ascii"), mode=0o600)
@@ -118,6 +171,8 @@ def import_command(directory: Path, csv_file: Path, codes_out: Path | None) -> N
     else:
         click.echo(lines, nl=False)
         click.echo(f"Imported {len(issued)} records.", err=True)
+    if accept_weak_codes and code_bits is not None:
+        click.echo(f"Weak codes accepted: the signed profile now says about {code_bits} random bits.", err=True)
 
 
 @registry_group.command("revoke")
@@ -285,18 +340,23 @@ def qr_command(directory: Path, code: str, file: Path, url_template: str | None)
 
 @registry_group.command("rotate-key")
 @click.argument("directory", type=EXISTING_DIR)
-def rotate_key_command(directory: Path) -> None:
-    """Replace the online signing key; needs the root key in DIRECTORY/keys/root.pem.
+@ROOT_KEY_OPTION
+def rotate_key_command(directory: Path, root_key: Path) -> None:
+    """Replace the online signing key, certified by the root key brought from its offline medium.
 
     Boxes accept the new key through its certificate from the root, and refuse the
-    old key once they have seen the new one. Publish right after rotating.
+    old key once they have seen the new one; heads of the new key also free every box
+    from a clock floor a stolen key dragged ahead. Publish right after rotating. An
+    encrypted root key's passphrase is asked for (or read from $SEHAT_ROOT_PASSPHRASE).
 
     \b
     Example:
-      sehat registry rotate-key /srv/sehat-registry && sehat registry publish /srv/sehat-registry /var/www/feed
+      sehat registry rotate-key /srv/sehat-registry --root-key /media/usb/msrt-root.pem
+      sehat registry publish /srv/sehat-registry /var/www/feed
     """
+    passphrase = _passphrase(confirm=False) if is_encrypted_key(root_key) else None
     with Registry.open(directory) as registry:
-        version = registry.rotate_signing_key(_now())
+        version = registry.rotate_signing_key(_now(), root_key, passphrase)
     click.echo(f"Signing key rotated to version {version}.")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from verifier.limits import DEFAULT_LIMITS
+
 
 @dataclass(frozen=True)
 class RegistryConfig:
@@ -22,3 +24,7 @@ class RegistryConfig:
             raise ValueError("snapshot_fraction must be positive")
         if self.republish_interval >= self.head_lifetime:
             raise ValueError("the head must be re-signed before it expires")
+        if self.head_lifetime > DEFAULT_LIMITS.max_http_head_lifetime:
+            raise ValueError(f"boxes refuse HTTP heads valid longer than {DEFAULT_LIMITS.max_http_head_lifetime}")
+        if self.bundle_lifetime > DEFAULT_LIMITS.max_bundle_head_lifetime:
+            raise ValueError(f"boxes refuse bundle heads valid longer than {DEFAULT_LIMITS.max_bundle_head_lifetime}")

@@ -4,6 +4,7 @@ The tree (under ``verifier.errors.OperatorError``)::
 
     RegistryError
     ├── ImportRejectedError   a CSV file with bad rows; nothing of it was imported
+    ├── WeakCodesError        the codes a CSV file supplies look non-random; nothing was imported
     ├── UnknownCodeError      no record with this code
     └── RecordStateError      the change does not fit the record's state
 """
@@ -38,6 +39,30 @@ class ImportRejectedError(RegistryError):
             f"ورود داده‌ها انجام نشد و هیچ ردیفی وارد نشد. {len(problems)} ردیف مشکل دارد؛ {shown}{more}",
         )
         self.problems = problems
+
+
+class WeakCodesError(RegistryError):
+    """Supplied codes estimated below the randomness the privacy bound assumes (``.bits``, ``.kdf_cost``)."""
+
+    code = "weak_codes"
+
+    def __init__(self, bits: float, reason: str, minimum: int, kdf_cost: int) -> None:
+        limit = 17  # the highest log2_n boxes accept (docs/protocol.md §4)
+        restore = (
+            f"--kdf-cost {kdf_cost} (sehat registry init) restores the bound"
+            if kdf_cost <= limit
+            else f"no --kdf-cost boxes accept restores the bound (it would take {kdf_cost}, boxes allow up to {limit})"
+        )
+        super().__init__(
+            f"Import refused, nothing was imported: the supplied codes seem to carry about {bits:.1f} random bits "
+            f"({reason}), below the {minimum} the privacy bound assumes (docs/protocol.md §4.2). {restore}. "
+            "To import them anyway and record the estimate in the signed profile, add --accept-weak-codes.",
+            f"ورود داده‌ها انجام نشد: کدهای داده‌شده حدود {bits:.1f} بیت تصادفی دارند، کمتر از {minimum} بیتی که "
+            f"حد حریم خصوصی فرض می‌کند. {restore}. برای ورود با ثبت این برآورد در نمایه امضاشده، "
+            "--accept-weak-codes را بیفزایید.",
+        )
+        self.bits = bits
+        self.kdf_cost = kdf_cost
 
 
 class UnknownCodeError(RegistryError):

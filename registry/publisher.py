@@ -24,6 +24,7 @@ from storage.durable import fsync_directory, write_atomic
 from verifier.bundle import bundle_object_header, bundle_refs, encode_bundle_end, encode_bundle_prefix
 from verifier.chain import genesis_chain
 from verifier.digest import StateDigest
+from verifier.freshness import BUNDLE_CHANNEL, HTTP_CHANNEL
 from verifier.head import Head, build_head, verify_head
 from verifier.objects import HEAD_PATH, ObjectRef, SnapshotRef, snapshot_path
 from verifier.rows import Change, Row
@@ -123,8 +124,10 @@ class Publisher:
         fsync_directory(pending.parent)
         return ref
 
-    def signed_head(self, now: datetime, lifetime: timedelta | None = None) -> tuple[bytes, Head]:
-        """Cut, then sign a head over the whole current state; verify it as a box would."""
+    def signed_head(
+        self, now: datetime, lifetime: timedelta | None = None, channel: str = HTTP_CHANNEL
+    ) -> tuple[bytes, Head]:
+        """Cut, then sign a head over the whole current state for ``channel``; verify it as a box would."""
         self.cut()
         store = self.registry.store
         seq, digest, records = self.registry.digest()
@@ -143,8 +146,9 @@ class Publisher:
             snapshot=store.latest_snapshot(),
             key_certificate=self.registry.key_certificate(),
             signing_key=self.registry.signing_key(),
+            channel=channel,
         )
-        head = verify_head(head_bytes, self.registry.trust_anchor(), now)
+        head = verify_head(head_bytes, self.registry.trust_anchor(), now, channel=channel)
         return head_bytes, head
 
     def publish(self, outdir: Path, now: datetime) -> PublishResult:
@@ -168,7 +172,7 @@ class Publisher:
 
     def write_bundle(self, path: Path, now: datetime, since_seq: int | None = None) -> Head:
         """Write an offline bundle for boxes at ``since_seq`` (``None``: a new box)."""
-        head_bytes, head = self.signed_head(now, self.config.bundle_lifetime)
+        head_bytes, head = self.signed_head(now, self.config.bundle_lifetime, BUNDLE_CHANNEL)
         refs = bundle_refs(head, since_seq)
 
         def chunks() -> Iterator[bytes]:

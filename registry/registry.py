@@ -17,11 +17,18 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry.errors import ImportRejectedError, RecordStateError, RegistryError, RowProblem, UnknownCodeError
+from registry.code_randomness import estimate_code_randomness, kdf_cost_restoring_bound
+from registry.errors import (
+    ImportRejectedError,
+    RecordStateError,
+    RegistryError,
+    RowProblem,
+    UnknownCodeError,
+    WeakCodesError,
+)
 from registry.importer import ImportRow, parse_import_csv
 from registry.keys import (
     KEYS_DIR,
-    ROOT_KEY_FILE,
     SIGNING_KEY_FILE,
     STORE_KEY_FILE,
     load_private_key,
@@ -71,6 +78,7 @@ class Registry:
             name_en=profile["name_en"],
             check_digits=profile["check_digits"],
             kdf=KdfParams(**profile["kdf"]),
+            code_bits=profile.get("code_bits"),
         )
 
     # --- life cycle -------------------------------------------------------------------------
@@ -86,8 +94,20 @@ class Registry:
         name_en: str = "",
         check_digits: str = "none",
         kdf: KdfParams | None = None,
+        root_key_path: Path,
+        root_passphrase: bytes | None = None,
     ) -> Registry:
-        """Create a registry: keys, the encrypted store and the issuer's profile."""
+        """Create a registry: keys, the encrypted store and the issuer's profile.
+
+        Args:
+            root_key_path: where to write the issuer's root key — outside ``directory``,
+                on a medium the operator keeps offline; never overwritten.
+            root_passphrase: encrypt the root key under this passphrase.
+
+        Raises:
+            OperatorError: a bad issuer id or scheme, an existing registry or root key file,
+                or a root key path inside the registry directory.
+        """
         try:
             check_issuer_id(issuer)
         except ValueError as error:
@@ -105,10 +125,22 @@ class Registry:
                 f"{directory} already holds a registry; refusing to overwrite it.",
                 f"در {directory} از پیش مخزنی وجود دارد؛ بازنویسی نمی‌شود.",
             )
-        keys_dir.mkdir(parents=True, mode=0o700)
+        if root_key_path.resolve().is_relative_to(directory.resolve()):
+            raise OperatorError(
+                f"The root key must not be kept in the registry directory ({root_key_path}); "
+                "give a path on a removable medium.",
+                "کلید ریشه نباید در پوشه مخزن نگه داشته شود؛ مسیری روی یک رسانه جداشدنی بدهید.",
+            )
+        if root_key_path.exists():
+            raise OperatorError(
+                f"{root_key_path} already exists; refusing to overwrite a key.",
+                f"{root_key_path} از پیش وجود دارد؛ کلیدی بازنویسی نمی‌شود.",
+            )
         root = Ed25519PrivateKey.generate()
         signing = Ed25519PrivateKey.generate()
-        write_private_key(keys_dir / ROOT_KEY_FILE, root)
+        root_key_path.parent.mkdir(parents=True, exist_ok=True)
+        write_private_key(root_key_path, root, root_passphrase)
+        keys_dir.mkdir(parents=True, mode=0o700)
         write_private_key(keys_dir / SIGNING_KEY_FILE, signing)
         store_key = create_key_file(keys_dir / STORE_KEY_FILE)
         connection = open_store(directory / STORE_FILE, store_key, create=True)
@@ -192,13 +224,27 @@ class Registry:
         assert isinstance(signed, dict)
         return int(signed["version"])
 
-    def rotate_signing_key(self, now: datetime) -> int:
+    def rotate_signing_key(self, now: datetime, root_key_path: Path, root_passphrase: bytes | None = None) -> int:
         """Replace the online signing key; the root certifies the new one with the next version.
 
         Boxes that see a head signed under the new certificate refuse every head signed
-        with an older one from then on.
+        with an older one from then on — and are no longer bound by the clock floor and
+        rollback state the retired key's heads set.
+
+        Args:
+            root_key_path: the root key, on the medium it is kept on offline.
+            root_passphrase: its passphrase, if it is encrypted.
+
+        Raises:
+            KeyFileError: the root key is missing, unreadable or its passphrase wrong.
+            OperatorError: the key is not this issuer's root.
         """
-        root = load_private_key(self.directory / KEYS_DIR / ROOT_KEY_FILE)
+        root = load_private_key(root_key_path, root_passphrase)
+        if public_key_bytes(root) != self.trust_anchor().root_public_key:
+            raise OperatorError(
+                f"{root_key_path} is not the root key of issuer {self.issuer!r}.",
+                f"{root_key_path} کلید ریشه صادرکننده {self.issuer} نیست.",
+            )
         version = self.key_version() + 1
         signing = Ed25519PrivateKey.generate()
         certificate = make_key_certificate(self.issuer, public_key_bytes(signing), version, now, root)
@@ -276,14 +322,31 @@ class Registry:
             if not self.store.code_exists(code) and code not in (taken or set()):
                 return code
 
-    def import_csv(self, data: bytes, now: datetime) -> list[tuple[int, str]]:
+    def import_csv(self, data: bytes, now: datetime, *, accept_weak_codes: bool = False) -> list[tuple[int, str]]:
         """Import a CSV file whole or not at all; return ``(line, code)`` for every row.
+
+        Codes the file supplies are checked for randomness (``registry.code_randomness``):
+        if they seem to carry fewer than ``MIN_CODE_ENTROPY_BITS``, the import is refused
+        unless ``accept_weak_codes``, which records the estimate in the signed profile
+        (``code_bits``, the lowest of every weak import) so that every box is told.
 
         Raises:
             ImportRejectedError: bad rows, each named by line; nothing was imported.
+            WeakCodesError: the supplied codes look non-random; nothing was imported.
         """
         rows = parse_import_csv(data, now.date(), self.profile.check_digits)
         self._refuse_existing_codes(rows)
+        supplied = [row.code for row in rows if row.code]
+        estimate = estimate_code_randomness(supplied, self.profile.check_digits) if supplied else None
+        weak = estimate is not None and estimate.bits < MIN_CODE_ENTROPY_BITS
+        if weak and not accept_weak_codes:
+            assert estimate is not None
+            raise WeakCodesError(
+                estimate.bits,
+                estimate.reason,
+                MIN_CODE_ENTROPY_BITS,
+                kdf_cost_restoring_bound(estimate.bits, MIN_CODE_ENTROPY_BITS, KdfParams().log2_n),
+            )
         # Sealing costs one KDF per row: done before the write transaction, so a large import
         # does not hold the store's lock (and a scheduled publish waits only for the inserts).
         sealed: list[tuple[int, StoredRecord]] = []
@@ -318,7 +381,18 @@ class Registry:
                         "هم‌زمان کدی صادر شد؛ فایل را دوباره وارد کنید.",
                     )
                 self._store_change(record, "issue", now)
+            if weak and estimate is not None:
+                self._record_code_bits(estimate.whole_bits)
         return [(line, record.code) for line, record in sealed]
+
+    def _record_code_bits(self, bits: int) -> None:
+        """Lower the signed profile's ``code_bits`` to ``bits`` (inside the import's transaction)."""
+        if self.profile.code_bits is not None and self.profile.code_bits <= bits:
+            return
+        profile = self.store.get_meta_json("profile")
+        profile["code_bits"] = bits
+        self.store.set_meta_json("profile", profile)
+        self.profile = replace(self.profile, code_bits=bits)
 
     def _refuse_existing_codes(self, rows: list[ImportRow]) -> None:
         problems = [

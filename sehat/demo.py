@@ -68,7 +68,12 @@ def build_demo_registry(directory: Path, kdf_cost: int | None = None) -> DemoCod
     kdf = KdfParams(log2_n=kdf_cost) if kdf_cost is not None else KdfParams()
     data = sample_csv()
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8"))))
-    with Registry.init(directory, DEMO_ISSUER, now, name_fa=DEMO_NAME_FA, name_en=DEMO_NAME_EN, kdf=kdf) as registry:
+    # The demo's root key sits beside its registry in the demo's temporary folder; a real
+    # issuer keeps it on a removable medium (README, "Running a registry").
+    root_key = directory.parent / f"{directory.name}-root.pem"
+    with Registry.init(
+        directory, DEMO_ISSUER, now, name_fa=DEMO_NAME_FA, name_en=DEMO_NAME_EN, kdf=kdf, root_key_path=root_key
+    ) as registry:
         codes = [code for _, code in registry.import_csv(data, now)]
         pair = next(
             index
@@ -155,7 +160,7 @@ def _run_demo(root: Path, port: int, feed_port: int, kdf_cost: int | None) -> No
     threading.Thread(target=agent.run, args=(stop,), name="sync", daemon=True).start()
 
     app = create_app({"datadir": box_dir, "host": "127.0.0.1", "port": port})
-    box_server = create_server(app, host="127.0.0.1", port=port, threads=8)
+    box_server = create_server(app, host="127.0.0.1", port=port, **app.config["SEHAT"].waitress_settings())
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
         stop.set()

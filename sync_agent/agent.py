@@ -1,8 +1,12 @@
 """The sync agent: every trusted issuer, each on its own, on a schedule or on demand.
 
-One failing issuer never blocks the others: each sync is attempted separately and
-its outcome — applied, already current, refused, failed — goes into the sync
-history with a one-line reason. Only one sync runs on a data directory at a time.
+One failing or slow issuer never blocks the others: issuers sync side by side, each
+in its own thread with its own connection to the replica and its own time budget
+(every download has a deadline scaled to its announced size), and each outcome —
+applied, already current, refused, failed — goes into the sync history with a
+one-line reason, whatever went wrong. Downloads run in parallel; writes to the
+replica take turns behind one lock, so a snapshot's new generation never races
+another issuer's segment. Only one process syncs a data directory at a time.
 """
 
 from __future__ import annotations
@@ -11,12 +15,11 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-
-import schedule
 
 from appliance.datadir import DataDir
 from appliance.replica import Replica, SyncRecord
@@ -66,6 +69,37 @@ def _outcome_of(error: SehatError) -> str:
     return "failed"
 
 
+class _SharedSyncLock:
+    """The data directory's sync lock, held while any of this process's issuer threads syncs.
+
+    ``flock`` locks belong to an open file, so threads of one process must share one
+    holding rather than each take it: the first thread in takes it, the last out releases it.
+    """
+
+    def __init__(self, datadir: DataDir) -> None:
+        self.datadir = datadir
+        self._mutex = threading.Lock()
+        self._holders = 0
+        self._held: AbstractContextManager[None] | None = None
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._mutex:
+            if self._holders == 0:
+                lock = self.datadir.sync_lock()
+                lock.__enter__()  # raises SyncBusyError when another process syncs
+                self._held = lock
+            self._holders += 1
+        try:
+            yield
+        finally:
+            with self._mutex:
+                self._holders -= 1
+                if self._holders == 0 and self._held is not None:
+                    self._held.__exit__(None, None, None)
+                    self._held = None
+
+
 class SyncAgent:
     """Syncs the replica in ``datadir`` from its issuers' feeds or from bundles."""
 
@@ -80,29 +114,36 @@ class SyncAgent:
         self.config = config or SyncConfig()
         self.clock = clock
         self.fetcher_factory = fetcher_factory or (lambda url, config: HttpFetcher(url, config))
+        self._lock = _SharedSyncLock(datadir)
+        self._writes = threading.RLock()  # one writer at a time across this agent's issuer threads
 
     def _sync_issuer(self, replica: Replica, issuer: str, fetcher: Fetcher) -> SyncOutcome:
         started, clock_started = time.monotonic(), self.clock()
-        before = replica.issuer_state(issuer).seq
-        updater = IssuerUpdater(replica, issuer, fetcher, self.config, self.clock)
+        with self._writes:
+            replica.refresh()
+            before = replica.issuer_state(issuer).seq
+        updater = IssuerUpdater(replica, issuer, fetcher, self.config, self.clock, self._writes)
         try:
             result = updater.run()
-            outcome, error, after = result.outcome, None, result.seq_after
+            outcome, error = result.outcome, None
         except SehatError as failure:
             outcome, error = _outcome_of(failure), failure.message
-            after = replica.issuer_state(issuer).seq
             logger.warning("sync of %s from %s: %s", issuer, fetcher.source, error)
         except DatabaseError as failure:
             outcome, error = "failed", f"replica store error: {failure}"
-            after = replica.issuer_state(issuer).seq
             logger.error("sync of %s from %s: %s", issuer, fetcher.source, error)
         except OSError as failure:
             outcome, error = "failed", f"local file error: {failure.strerror or failure}"
-            after = replica.issuer_state(issuer).seq
             logger.warning("sync of %s from %s: %s", issuer, fetcher.source, error)
+        except Exception as failure:  # one issuer's bug must not stop the others; it is recorded
+            outcome, error = "failed", f"internal error: {type(failure).__name__}: {failure}"
+            logger.exception("sync of %s from %s failed unexpectedly", issuer, fetcher.source)
         finally:
             fetcher.close()
             self._prune_downloads()
+        with self._writes:
+            replica.refresh()
+            after = replica.issuer_state(issuer).seq
         record = SyncOutcome(
             issuer=issuer,
             source=fetcher.source,
@@ -113,20 +154,22 @@ class SyncAgent:
             duration_ms=int((time.monotonic() - started) * 1000),
             error=error,
         )
-        replica.record_sync(
-            SyncRecord(
-                issuer=issuer,
-                source=record.source,
-                started_at=clock_started,
-                duration_ms=record.duration_ms,
-                outcome=record.outcome,
-                seq_before=record.seq_before,
-                seq_after=record.seq_after,
-                bytes=record.bytes,
-                error=record.error,
-            ),
-            succeeded=record.ok,
-        )
+        with self._writes:
+            replica.refresh()
+            replica.record_sync(
+                SyncRecord(
+                    issuer=issuer,
+                    source=record.source,
+                    started_at=clock_started,
+                    duration_ms=record.duration_ms,
+                    outcome=record.outcome,
+                    seq_before=record.seq_before,
+                    seq_after=record.seq_after,
+                    bytes=record.bytes,
+                    error=record.error,
+                ),
+                succeeded=record.ok,
+            )
         return record
 
     def _prune_downloads(self) -> None:
@@ -139,21 +182,45 @@ class SyncAgent:
                 path.unlink(missing_ok=True)
 
     def sync_once(self, feeds: dict[str, str] | None = None, only: list[str] | None = None) -> list[SyncOutcome]:
-        """Sync every issuer (or those in ``only``) over HTTP; ``feeds`` overrides feed URLs."""
-        outcomes = []
-        with self.datadir.sync_lock(), Replica.open(self.datadir) as replica:
-            replica.remove_unfinished_generations()
-            for state in replica.issuer_states():
-                if only is not None and state.issuer not in only:
-                    continue
-                url = (feeds or {}).get(state.issuer) or state.feed_url
+        """Sync every issuer (or those in ``only``) over HTTP, side by side; ``feeds`` overrides feed URLs.
+
+        Returns the outcomes in issuer order once every issuer's sync has ended; each
+        issuer's result is in the replica as soon as that issuer is done.
+        """
+        with self._lock.held():
+            with self._writes, Replica.open(self.datadir) as replica:
+                replica.remove_unfinished_generations()
+                urls: dict[str, str | None] = {}
+                for state in replica.issuer_states():
+                    if only is not None and state.issuer not in only:
+                        continue
+                    urls[state.issuer] = (feeds or {}).get(state.issuer) or state.feed_url
+                    if feeds and state.issuer in feeds and feeds[state.issuer] != state.feed_url:
+                        replica.set_feed_url(state.issuer, feeds[state.issuer])
+            outcomes: dict[str, SyncOutcome] = {}
+            threads = [
+                threading.Thread(
+                    target=self._sync_in_thread, args=(issuer, url, outcomes), name=f"sync-{issuer}", daemon=True
+                )
+                for issuer, url in urls.items()
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        return [outcomes[issuer] for issuer in urls if issuer in outcomes]
+
+    def _sync_in_thread(self, issuer: str, url: str | None, outcomes: dict[str, SyncOutcome]) -> None:
+        """One issuer's sync on its own connection; whatever happens, an outcome is recorded."""
+        try:
+            with Replica.open(self.datadir) as replica:
                 if not url:
-                    outcomes.append(self._no_feed(replica, state.issuer))
-                    continue
-                if feeds and state.issuer in feeds and feeds[state.issuer] != state.feed_url:
-                    replica.set_feed_url(state.issuer, feeds[state.issuer])
-                outcomes.append(self._sync_issuer(replica, state.issuer, self.fetcher_factory(url, self.config)))
-        return outcomes
+                    outcomes[issuer] = self._no_feed(replica, issuer)
+                    return
+                outcomes[issuer] = self._sync_issuer(replica, issuer, self.fetcher_factory(url, self.config))
+        except Exception as failure:  # recorded; the other issuers go on
+            logger.exception("sync of %s could not run", issuer)
+            outcomes[issuer] = SyncOutcome(issuer, "http", "failed", 0, 0, 0, 0, f"could not run: {failure}")
 
     def _no_feed(self, replica: Replica, issuer: str) -> SyncOutcome:
         seq = replica.issuer_state(issuer).seq
@@ -161,8 +228,9 @@ class SyncAgent:
 
     def import_bundle(self, path: Path) -> SyncOutcome:
         """Apply an offline bundle through the same verification and apply path as a download."""
-        with self.datadir.sync_lock(), Replica.open(self.datadir) as replica:
-            replica.remove_unfinished_generations()
+        with self._lock.held(), Replica.open(self.datadir) as replica:
+            with self._writes:
+                replica.remove_unfinished_generations()
             fetcher = BundleFetcher(path, self.config)
             try:
                 issuer = fetcher.issuer_hint()
@@ -178,33 +246,50 @@ class SyncAgent:
                 )
             return self._sync_issuer(replica, issuer, fetcher)
 
+    def reset_floor(self, issuer: str) -> SyncRecord:
+        """Forget ``issuer``'s clock floor and accepted head, recorded in the sync history.
+
+        Raises:
+            OperatorError: the issuer is not trusted by this box.
+            SyncBusyError: a sync is running.
+        """
+        with self._lock.held(), self._writes, Replica.open(self.datadir) as replica:
+            return replica.reset_floor(issuer, self.clock())
+
     def run(self, stop: threading.Event) -> None:
-        """Sync every issuer now, then on a schedule until ``stop`` is set.
+        """Sync every issuer now, then on its own schedule, each in its own thread, until ``stop`` is set.
 
         A healthy issuer is synced every ``interval_minutes``; after a failure the wait
         starts at ``failure_backoff_minutes`` and doubles up to the maximum, with
-        jitter so that many boxes do not hammer a recovering registry together.
+        jitter so that many boxes do not hammer a recovering registry together. An
+        issuer whose mirror is slow or dead delays only itself.
         """
-        scheduler = schedule.Scheduler()
-        failures: dict[str, int] = {}
+        with Replica.open(self.datadir) as replica:
+            issuers = [state.issuer for state in replica.issuer_states()]
+        threads = [
+            threading.Thread(target=self._follow, args=(issuer, stop), name=f"follow-{issuer}", daemon=True)
+            for issuer in issuers
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
 
-        def attempt(issuer: str) -> type[schedule.CancelJob]:
+    def _follow(self, issuer: str, stop: threading.Event) -> None:
+        """One issuer's loop in the daemon: it survives anything one attempt raises."""
+        failures = 0
+        while not stop.is_set():
             try:
                 (outcome,) = self.sync_once(only=[issuer]) or (None,)
                 ok = outcome is not None and outcome.ok
             except (SehatError, OSError, DatabaseError) as error:
                 logger.warning("sync of %s could not run: %s", issuer, error)
                 ok = False
-            failures[issuer] = 0 if ok else failures.get(issuer, 0) + 1
-            scheduler.every(self.next_delay(failures[issuer])).seconds.do(attempt, issuer)
-            return schedule.CancelJob
-
-        with Replica.open(self.datadir) as replica:
-            issuers = [state.issuer for state in replica.issuer_states()]
-        for issuer in issuers:
-            attempt(issuer)
-        while not stop.wait(1.0):
-            scheduler.run_pending()
+            except Exception:  # the daemon keeps following every issuer
+                logger.exception("sync of %s could not run", issuer)
+                ok = False
+            failures = 0 if ok else failures + 1
+            stop.wait(self.next_delay(failures))
 
     def next_delay(self, failures: int) -> int:
         """Seconds until the next attempt after ``failures`` consecutive failures."""

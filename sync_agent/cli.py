@@ -92,3 +92,23 @@ def import_command(datadir: Path, file: Path, key_file: Path | None) -> None:
       sehat sync import /var/lib/sehat /media/usb/msrt.sehat
     """
     _report([SyncAgent(DataDir(datadir, key_file)).import_bundle(file)])
+
+
+@sync_group.command("reset-floor")
+@click.argument("datadir", type=DATADIR)
+@click.option("--issuer", required=True, help="The issuer whose clock floor and accepted head to forget.")
+@KEY_FILE_OPTION
+def reset_floor_command(datadir: Path, issuer: str, key_file: Path | None) -> None:
+    """Forget an issuer's clock floor and accepted head, so its genuine heads are accepted again.
+
+    For a box whose issuer had its signing key stolen and heads signed far ahead, when the
+    issuer has not rotated its key yet (a rotation recovers every box by itself). The next
+    head from the feed must still continue the replica's data and is judged against the
+    box's clock. The reset is recorded in the sync history.
+
+    \b
+    Example:
+      sehat sync reset-floor /var/lib/sehat --issuer msrt && sehat sync once /var/lib/sehat
+    """
+    record = SyncAgent(DataDir(datadir, key_file)).reset_floor(issuer)
+    click.echo(f"{issuer}: {record.error}.")

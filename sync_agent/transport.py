@@ -5,7 +5,9 @@ verified head announces — a server that sends more is refused, never read on. 
 HTTP fetcher reuses connections, sends conditional requests for the head, resumes
 cut downloads with ``Range``, retries connection errors and 5xx answers with
 exponential back-off and jitter (urllib3's ``Retry``), and gives up on transfers
-slower than the configured minimum rate. Foreign exceptions are wrapped in ours.
+slower than the configured minimum rate or longer than their time budget (a base
+plus the announced size at the minimum rate), so a mirror that trickles holds up
+only its own issuer, and not for long. Foreign exceptions are wrapped in ours.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class HttpFetcher(Fetcher):
 
     def fetch_head(self, etag: str | None) -> HeadResponse:
         url = f"{self.base_url}/{HEAD_PATH}"
+        deadline = time.monotonic() + self.config.head_time_budget
         # Identity: the limit bounds the bytes we read, and raw reads would not decompress.
         headers = {"Accept-Encoding": "identity", **({"If-None-Match": etag} if etag else {})}
         with self._get(url, headers) as response:
@@ -113,21 +116,21 @@ class HttpFetcher(Fetcher):
                 return HeadResponse(data=None, etag=etag)
             if response.status_code != 200:
                 raise HttpStatusError(url, response.status_code)
-            data = self._read_bounded(response, self.config.limits.max_head_bytes, "head", url)
+            data = self._read_bounded(response, self.config.limits.max_head_bytes, "head", url, deadline)
             return HeadResponse(data=data, etag=response.headers.get("ETag"))
 
-    def _read_bounded(self, response: requests.Response, limit: int, name: str, url: str) -> bytes:
+    def _read_bounded(self, response: requests.Response, limit: int, name: str, url: str, deadline: float) -> bytes:
         chunks: list[bytes] = []
         size = 0
-        for chunk in self._chunks(response, url):
+        for chunk in self._chunks(response, url, deadline):
             size += len(chunk)
             if size > limit:
                 raise MalformedObjectError(name, f"larger than {limit} bytes")
             chunks.append(chunk)
         return b"".join(chunks)
 
-    def _chunks(self, response: requests.Response, url: str) -> Iterator[bytes]:
-        """Yield the body as it arrives, enforcing the minimum transfer rate."""
+    def _chunks(self, response: requests.Response, url: str, deadline: float) -> Iterator[bytes]:
+        """Yield the body as it arrives, enforcing the minimum transfer rate and the deadline."""
         # The rate is judged over consecutive windows of ``rate_grace`` seconds, so a fast start
         # cannot buy hours of trickling afterwards.
         window_started = time.monotonic()
@@ -140,6 +143,8 @@ class HttpFetcher(Fetcher):
                     return
                 window_bytes += len(chunk)
                 yield chunk
+                if time.monotonic() > deadline:
+                    raise SlowRetrievalError(f"{url}: took longer than its time budget")
                 elapsed = time.monotonic() - window_started
                 if elapsed >= self.config.rate_grace:
                     if window_bytes / elapsed < self.config.min_rate:
@@ -158,17 +163,20 @@ class HttpFetcher(Fetcher):
             partial.unlink()
             have = 0
         if have < ref.size:
+            deadline = time.monotonic() + self.config.object_time_budget(ref.size - have)
             headers = {"Accept-Encoding": "identity"}
             if have:
                 headers["Range"] = f"bytes={have}-"
             with self._get(url, headers) as response:
-                have = self._write_body(response, ref, partial, have, url)
+                have = self._write_body(response, ref, partial, have, url, deadline)
         if have != ref.size:
             raise DownloadError(f"{url}: ended after {have} of {ref.size} bytes; the next attempt resumes")
         os.replace(partial, destination)
         return have
 
-    def _write_body(self, response: requests.Response, ref: ObjectRef, partial: Path, have: int, url: str) -> int:
+    def _write_body(
+        self, response: requests.Response, ref: ObjectRef, partial: Path, have: int, url: str, deadline: float
+    ) -> int:
         if response.status_code == 206 and have:
             content_range = response.headers.get("Content-Range", "")
             if not content_range.startswith(f"bytes {have}-"):
@@ -187,7 +195,7 @@ class HttpFetcher(Fetcher):
                 ref.name, f"the server offers {have + int(declared)} bytes, the head lists {ref.size}"
             )
         with open(partial, mode) as handle:
-            for chunk in self._chunks(response, url):
+            for chunk in self._chunks(response, url, deadline):
                 if have + len(chunk) > ref.size:
                     handle.truncate(0)
                     raise LengthMismatchError(ref.name, f"the server sent more than the {ref.size} bytes listed")

@@ -9,7 +9,9 @@ cursor. Nothing unverified ever reaches the replica.
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +21,7 @@ from appliance.replica import Replica
 from sync_agent.config import SyncConfig
 from sync_agent.transport import Fetcher
 from verifier.errors import ChainGapError, HashMismatchError, ReplayedHeadError
+from verifier.freshness import CHANNELS
 from verifier.head import plan_update, snapshot_plan, verify_head
 from verifier.objects import ObjectRef, check_object
 from verifier.segment import parse_segment
@@ -36,21 +39,32 @@ class UpdateResult:
     bytes: int
 
 
-def effective_now(clock_now: datetime, floor: datetime | None) -> datetime:
-    """The time to judge freshness by: never earlier than the newest head already verified."""
-    return clock_now if floor is None or clock_now >= floor else floor
-
-
 class IssuerUpdater:
     """One sync of one issuer from one fetcher."""
 
-    def __init__(self, replica: Replica, issuer: str, fetcher: Fetcher, config: SyncConfig, clock: Clock) -> None:
+    def __init__(
+        self,
+        replica: Replica,
+        issuer: str,
+        fetcher: Fetcher,
+        config: SyncConfig,
+        clock: Clock,
+        writes: threading.RLock | None = None,
+    ) -> None:
         self.replica = replica
         self.issuer = issuer
         self.fetcher = fetcher
         self.config = config
         self.clock = clock
         self.downloaded = 0
+        self._writes: AbstractContextManager[object] = writes if writes is not None else nullcontext()
+
+    @contextmanager
+    def _writing(self) -> Iterator[Replica]:
+        """Take the agent's write turn, on the current generation (another issuer may have switched it)."""
+        with self._writes:
+            self.replica.refresh()
+            yield self.replica
 
     def run(self) -> UpdateResult:
         """Sync once.
@@ -59,20 +73,21 @@ class IssuerUpdater:
             FeedError: the feed is wrong (tampered, replayed, expired, …); nothing applied from it.
             DownloadError: the feed could not be fetched; what was applied before stays.
         """
-        state = self.replica.issuer_state(self.issuer)
+        with self._writing() as replica:
+            state = replica.issuer_state(self.issuer)
         before = state.seq
         head_bytes, etag = self._head_bytes(state.etag, state.head)
-        clock, floor = self.clock(), self.replica.clock_floor()
-        sane = floor is None or clock >= floor
         head = verify_head(
             head_bytes,
             state.anchor,
-            effective_now(clock, floor),
+            self.clock(),
             state.accepted,
             self.config.limits,
-            trusted_clock=clock if sane else None,
+            channel=self.fetcher.source if self.fetcher.source in CHANNELS else None,
+            min_key_version=state.key_version,
         )
-        self.replica.accept_head(self.issuer, head, head_bytes, etag)
+        with self._writing() as replica:
+            replica.accept_head(self.issuer, head, head_bytes, etag)
         available = self.fetcher.available(head)
         try:
             plan = plan_update(available, state.seq, state.chain)
@@ -87,15 +102,18 @@ class IssuerUpdater:
             path = self._download(plan.snapshot)
             with open(path, "rb") as handle:
                 rows = parse_snapshot(self._lines(handle), plan.snapshot, self.issuer, self.config.limits)
-                self.replica.bootstrap(self.issuer, plan.snapshot, rows, head)
+                with self._writing() as replica:
+                    replica.bootstrap(self.issuer, plan.snapshot, rows, head)
             path.unlink()
         for segment in plan.segments:
             path = self._download(segment)
             with open(path, "rb") as handle:
                 changes = parse_segment(self._lines(handle), segment, self.issuer, self.config.limits)
-                self.replica.apply_segment(self.issuer, segment, changes, head)
+                with self._writing() as replica:
+                    replica.apply_segment(self.issuer, segment, changes, head)
             path.unlink()
-        after = self.replica.issuer_state(self.issuer).seq
+        with self._writing() as replica:
+            after = replica.issuer_state(self.issuer).seq
         return UpdateResult(
             issuer=self.issuer,
             outcome="current" if plan.empty else "updated",

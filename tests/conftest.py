@@ -37,6 +37,12 @@ def graduates_csv(count: int, seed: int = 7) -> bytes:
     return buffer.getvalue().encode("utf-8")
 
 
+def root_key_of(registry: Registry | Path) -> Path:
+    """Where test registries keep their root key: beside the registry directory, as if on a stick."""
+    directory = registry.directory if isinstance(registry, Registry) else registry
+    return directory.parent / f"{directory.name}.root.pem"
+
+
 @pytest.fixture
 def now() -> datetime:
     return NOW
@@ -50,7 +56,9 @@ def make_registry(tmp_path: Path) -> Iterator[Callable[..., Registry]]:
     def factory(issuer: str = "testuni", records: int = 0, **overrides: object) -> Registry:
         options: dict[str, object] = {"name_fa": "دانشگاه آزمایشی", "name_en": "Test University", "kdf": FAST_KDF}
         options.update(overrides)
-        registry = Registry.init(tmp_path / f"registry-{issuer}-{len(opened)}", issuer, NOW, **options)  # type: ignore[arg-type]
+        directory = tmp_path / f"registry-{issuer}-{len(opened)}"
+        options.setdefault("root_key_path", root_key_of(directory))
+        registry = Registry.init(directory, issuer, NOW, **options)  # type: ignore[arg-type]
         opened.append(registry)
         if records:
             registry.import_csv(graduates_csv(records), NOW)

@@ -25,6 +25,7 @@ from tests.conftest import TEST_SYNC_CONFIG, DemoCodes, app_settings, make_box
 from tests.support.import_rows import GOOD_ROW, make_csv
 from tests.support.servers import serving
 from tests.support.simulator import FeedSimulator
+from tests.support.web import bearer
 
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
@@ -136,9 +137,13 @@ def test_every_digit_system_and_link_form_gives_the_same_verdict(
     assert comparable(post(live_box, {"code": given(synced.valid)}).json()) == expected
 
 
-def test_the_national_id_is_compared_when_given(live_box: str, synced: DemoCodes) -> None:
-    match = post(live_box, {"code": synced.valid, "national_id": synced.valid_national_id.translate(PERSIAN)})
-    mismatch = post(live_box, {"code": synced.valid, "national_id": "0084575948"})
+def test_the_national_id_is_compared_when_given(
+    live_box: str, synced: DemoCodes, box: DataDir, simulator: FeedSimulator
+) -> None:
+    headers = bearer(box, simulator.now, national_id_checks=True)  # anonymous askers get no comparison
+    persian_id = synced.valid_national_id.translate(PERSIAN)
+    match = post(live_box, {"code": synced.valid, "national_id": persian_id}, headers=headers)
+    mismatch = post(live_box, {"code": synced.valid, "national_id": "0084575948"}, headers=headers)
     assert match.json()["holder"]["national_id_match"] is True
     assert mismatch.json()["holder"]["national_id_match"] is False
 
@@ -254,10 +259,15 @@ def test_the_kiosk_form_needs_its_csrf_token(client: Any, synced: DemoCodes) -> 
     assert client.post("/", data={"code": synced.valid}).status_code == 400
 
 
-def test_bulk_answers_csv_an_operator_can_open(live_box: str, synced: DemoCodes) -> None:
+def test_bulk_answers_csv_an_operator_can_open(
+    live_box: str, synced: DemoCodes, box: DataDir, simulator: FeedSimulator
+) -> None:
     file = f"name,code,national_id\nx,{synced.valid},{synced.valid_national_id}\ny,{synced.revoked},\nz,123,\n"
     response = requests.post(
-        f"{live_box}/api/v1/verify/bulk", files={"file": ("in.csv", file.encode("utf-8"), "text/csv")}, timeout=30
+        f"{live_box}/api/v1/verify/bulk",
+        files={"file": ("in.csv", file.encode("utf-8"), "text/csv")},
+        headers=bearer(box, simulator.now, national_id_checks=True),  # anonymous bulk gets no comparison
+        timeout=30,
     )
     rows = list(csv.DictReader(io.StringIO(response.text)))
     assert response.headers["Content-Type"].startswith("text/csv")
@@ -281,7 +291,7 @@ def test_a_bad_national_id_fails_only_its_own_bulk_row(live_box: str, synced: De
 def test_a_code_held_by_two_issuers_answers_with_the_graver_record(
     simulator: FeedSimulator, make_registry: Callable[..., Any], tmp_path: Any
 ) -> None:
-    code = "98765432109876543210"
+    code = "98716543209861754320"  # supplied codes must look random (docs/protocol.md §4.2)
     simulator.registry.import_csv(make_csv(code + GOOD_ROW), simulator.now)
     simulator.registry.revoke(code, "صدور اشتباه", simulator.now)
     simulator.publish()
@@ -308,9 +318,12 @@ def test_the_429_answer_says_how_long_to_wait(make_app: Callable[..., Flask], sy
     assert "ثانیه صبر کنید" in body["error"]["message_fa"]
 
 
-def test_a_national_id_mismatch_is_its_own_outcome_in_the_summary(client: FlaskClient, synced: DemoCodes) -> None:
+def test_a_national_id_mismatch_is_its_own_outcome_in_the_summary(
+    client: FlaskClient, synced: DemoCodes, box: DataDir, simulator: FeedSimulator
+) -> None:
     other = "0499370899" if synced.valid_national_id != "0499370899" else "0013542419"
-    body = client.post("/api/v1/verify", json={"code": synced.valid, "national_id": other}).get_json()
+    headers = bearer(box, simulator.now, national_id_checks=True)
+    body = client.post("/api/v1/verify", json={"code": synced.valid, "national_id": other}, headers=headers).get_json()
     assert body["status"] == "valid"
     assert body["holder"]["national_id_match"] is False
     assert body["summary"]["outcome"] == "mismatch"

@@ -68,6 +68,7 @@ def test_the_kiosk_bulk_and_key_channels_are_told_apart(
         ("kiosk", ""),
         ("bulk", ""),
         ("bulk", ""),
+        ("admin", "operator:admin"),  # the login itself
         ("api", "operator:admin"),
     ]
 

@@ -29,7 +29,10 @@ def runner() -> CliRunner:
 @pytest.fixture
 def registry_dir(runner: CliRunner, tmp_path: Path) -> Path:
     directory = tmp_path / "reg"
-    result = runner.invoke(cli, ["registry", "init", str(directory), "--issuer", "uni", "--kdf-cost", "1"])
+    root_key = tmp_path / "usb" / "uni-root.pem"
+    result = runner.invoke(
+        cli, ["registry", "init", str(directory), "--issuer", "uni", "--kdf-cost", "1", "--root-key", str(root_key)]
+    )
     assert result.exit_code == 0, result.output
     return directory
 
@@ -161,13 +164,57 @@ def test_the_qr_image_decodes_to_the_code(
     assert symbol.data.decode() == (url.replace("{code}", codes[2]) if url else codes[2])
 
 
-def test_rotate_key_advances_the_certificate_version(runner: CliRunner, registry_dir: Path) -> None:
-    result = invoke(runner, "registry", "rotate-key", str(registry_dir))
+def test_rotate_key_advances_the_certificate_version(runner: CliRunner, registry_dir: Path, tmp_path: Path) -> None:
+    result = invoke(
+        runner, "registry", "rotate-key", str(registry_dir), "--root-key", str(tmp_path / "usb/uni-root.pem")
+    )
     assert "version 2" in result.output
 
 
-def test_init_refuses_to_overwrite_a_registry(runner: CliRunner, registry_dir: Path) -> None:
-    result = invoke(runner, "registry", "init", str(registry_dir))
+def test_init_leaves_only_the_signing_key_in_the_registry_directory(registry_dir: Path, tmp_path: Path) -> None:
+    assert sorted(path.name for path in (registry_dir / "keys").iterdir()) == ["signing.pem", "store.key"]
+    root_key = tmp_path / "usb" / "uni-root.pem"
+    assert root_key.stat().st_mode & 0o777 == 0o600
+    assert b"BEGIN PRIVATE KEY" in root_key.read_bytes()
+
+
+def test_rotate_key_needs_the_root_key_from_its_medium(runner: CliRunner, registry_dir: Path, tmp_path: Path) -> None:
+    missing = invoke(runner, "registry", "rotate-key", str(registry_dir), "--root-key", str(tmp_path / "gone.pem"))
+    assert missing.exit_code == 1 and "is missing" in missing.output and "Traceback" not in missing.output
+    other = tmp_path / "other"
+    other_root = tmp_path / "other-root.pem"
+    assert invoke(runner, "registry", "init", str(other), "--root-key", str(other_root)).exit_code == 0
+    wrong = invoke(runner, "registry", "rotate-key", str(registry_dir), "--root-key", str(other_root))
+    assert wrong.exit_code == 1 and "is not the root key of issuer 'uni'" in wrong.output
+
+
+def test_an_encrypted_root_key_asks_for_its_passphrase(runner: CliRunner, tmp_path: Path) -> None:
+    directory, root_key = tmp_path / "enc", tmp_path / "usb" / "enc-root.pem"
+    created = runner.invoke(
+        cli,
+        ["registry", "init", str(directory), "--root-key", str(root_key), "--encrypt-root"],
+        input="correct horse\ncorrect horse\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert b"BEGIN ENCRYPTED PRIVATE KEY" in root_key.read_bytes()
+    rotate = ["registry", "rotate-key", str(directory), "--root-key", str(root_key)]
+    wrong = runner.invoke(cli, rotate, input="battery staple\n")
+    assert wrong.exit_code == 1 and "passphrase is wrong" in wrong.output
+    right = runner.invoke(cli, rotate, env={"SEHAT_ROOT_PASSPHRASE": "correct horse"})
+    assert right.exit_code == 0, right.output
+    assert "version 2" in right.output
+
+
+def test_init_refuses_a_root_key_inside_the_registry_directory(runner: CliRunner, tmp_path: Path) -> None:
+    directory = tmp_path / "inside"
+    result = invoke(runner, "registry", "init", str(directory), "--root-key", str(directory / "keys" / "root.pem"))
+    assert result.exit_code == 1
+    assert "must not be kept in the registry directory" in result.output
+    assert not directory.exists()
+
+
+def test_init_refuses_to_overwrite_a_registry(runner: CliRunner, registry_dir: Path, tmp_path: Path) -> None:
+    result = invoke(runner, "registry", "init", str(registry_dir), "--root-key", str(tmp_path / "another.pem"))
     assert result.exit_code == 1
     assert "refusing to overwrite" in result.output
 

@@ -26,7 +26,10 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from appliance.datadir import DataDir
 from tests.conftest import DemoCodes
+from tests.support.simulator import FeedSimulator
+from tests.support.web import bearer
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 HTTP_METHODS = frozenset({"get", "put", "post", "delete", "options", "head", "patch", "trace"})
@@ -229,22 +232,31 @@ def test_schemathesis_finds_no_server_error_and_no_answer_that_breaks_the_docume
 # --- 4. real answers match the documented schemas --------------------------------------------------
 
 
-@pytest.mark.parametrize("kind", ["valid", "valid_with_national_id", "revoked", "superseded"])
+@pytest.mark.parametrize(
+    "kind", ["valid", "valid_with_national_id", "valid_with_national_id_anonymous", "revoked", "superseded"]
+)
 def test_verdicts_for_the_synced_codes_match_the_verdict_schema(
-    client: FlaskClient, document: dict[str, Any], synced: DemoCodes, kind: str
+    client: FlaskClient, document: dict[str, Any], synced: DemoCodes, kind: str, box: DataDir, simulator: FeedSimulator
 ) -> None:
+    with_id = {"code": synced.valid, "national_id": synced.valid_national_id}
     body = {
         "valid": {"code": synced.valid},
-        "valid_with_national_id": {"code": synced.valid, "national_id": synced.valid_national_id},
+        "valid_with_national_id": with_id,
+        "valid_with_national_id_anonymous": with_id,
         "revoked": {"code": synced.revoked},
         "superseded": {"code": synced.superseded},
     }[kind]
-    response = client.post("/api/v1/verify", json=body)
+    keyed = kind == "valid_with_national_id"
+    headers = bearer(box, simulator.now, national_id_checks=True) if keyed else {}
+    response = client.post("/api/v1/verify", json=body, headers=headers)
     assert response.status_code == 200
     verdict = response.get_json()
-    assert verdict["status"] == kind.removesuffix("_with_national_id")
-    if "national_id" in body:
+    assert verdict["status"] == kind.split("_with_")[0]
+    if keyed:
         assert verdict["holder"]["national_id_match"] is True
+    elif "national_id" in body:  # anonymous: answered, but not compared, and the summary says so
+        assert verdict["holder"]["national_id_match"] is None
+        assert verdict["summary"]["national_id"] == "not_permitted"
     assert_matches(document, component("Verdict"), verdict)
 
 

@@ -11,7 +11,7 @@ from registry.errors import RecordStateError, RegistryError, UnknownCodeError
 from registry.keys import KEYS_DIR, SIGNING_KEY_FILE
 from registry.publisher import Publisher
 from registry.registry import Registry
-from tests.conftest import FAST_KDF, NOW, graduates_csv
+from tests.conftest import FAST_KDF, NOW, graduates_csv, root_key_of
 from tests.support.import_rows import DIPLOMA, GOOD_ROW, OTHER_HOLDER, PROVISIONAL, make_csv
 from verifier.errors import OperatorError
 from verifier.records import RecordPayload
@@ -150,7 +150,7 @@ def test_a_rotation_cut_short_before_the_key_moved_still_signs_with_the_certifie
 ) -> None:
     keys = Path(registry.directory) / KEYS_DIR
     old_key = (keys / SIGNING_KEY_FILE).read_bytes()
-    registry.rotate_signing_key(NOW)
+    registry.rotate_signing_key(NOW, root_key_of(registry))
     new_key = (keys / SIGNING_KEY_FILE).read_bytes()
     # As if the process died after committing the certificate, before moving the new key into place.
     (keys / SIGNING_KEY_FILE).write_bytes(old_key)

@@ -16,7 +16,7 @@ from appliance.datadir import DataDir
 from appliance.replica import Replica
 from registry.publisher import Publisher
 from sync_agent.agent import SyncAgent
-from tests.conftest import TEST_SYNC_CONFIG
+from tests.conftest import TEST_SYNC_CONFIG, root_key_of
 from tests.support.simulator import FeedSimulator
 from verifier.canonical import canonical_json
 from verifier.signing import sign_envelope
@@ -315,7 +315,7 @@ def test_after_a_key_rotation_the_box_rebases_onto_the_issuers_new_history(
     shutil.rmtree(directory)
     shutil.copytree(tmp_path / "backup", directory)  # the registry restored from its backup …
     simulator.reopen_registry()
-    simulator.registry.rotate_signing_key(simulator.now)  # … rotates its signing key …
+    simulator.registry.rotate_signing_key(simulator.now, root_key_of(simulator.registry))  # … rotates its signing key …
     simulator.add_records(5)  # … and goes on from there
     simulator.advance(timedelta(minutes=5))
     simulator.publish()

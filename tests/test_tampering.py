@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from registry.publisher import Publisher
 from registry.registry import Registry
-from tests.conftest import NOW, graduates_csv
+from tests.conftest import NOW, graduates_csv, root_key_of
 from tests.support.feed_reader import FeedReader
 from verifier.canonical import canonical_json
 from verifier.errors import (
@@ -172,7 +172,7 @@ def test_a_retired_signing_key_is_refused_after_rotation(
     registry = make_registry(records=3)
     feed_dir = publish(registry)
     before_rotation = (feed_dir / HEAD_PATH).read_bytes()
-    registry.rotate_signing_key(NOW)
+    registry.rotate_signing_key(NOW, root_key_of(registry))
     reader = FeedReader(registry.trust_anchor())
     head = reader.follow_directory(publish(registry, NOW + timedelta(minutes=1)), NOW + timedelta(minutes=1))
     assert head.key_version == 2

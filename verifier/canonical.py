@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from verifier.errors import MalformedObjectError
+from verifier.limits import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_INTEGER
 
 
 def _refuse_floats(value: Any) -> None:
@@ -105,9 +106,12 @@ def parse_timestamp(text: Any, object_name: str, field: str) -> datetime:
     if not isinstance(text, str):
         raise MalformedObjectError(object_name, f"{field} is not a timestamp")
     try:
-        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
     except ValueError as error:
         raise MalformedObjectError(object_name, f"{field} is not a UTC timestamp") from error
+    if not EARLIEST_TIMESTAMP <= moment < LATEST_TIMESTAMP:
+        raise MalformedObjectError(object_name, f"{field} is outside the years a feed can name")
+    return moment
 
 
 def require(mapping: dict[str, Any], field: str, kind: type | tuple[type, ...], object_name: str) -> Any:
@@ -122,16 +126,24 @@ def require(mapping: dict[str, Any], field: str, kind: type | tuple[type, ...], 
     return value
 
 
+def field_problems(mapping: dict[str, Any], expected: set[str] | frozenset[str]) -> str | None:
+    """What is missing or unexpected in ``mapping``'s fields, or None when they are exactly ``expected``."""
+    keys = set(mapping)
+    if keys == expected:
+        return None
+    problems = []
+    if expected - keys:
+        problems.append("missing " + ", ".join(sorted(expected - keys)))
+    if keys - expected:
+        problems.append("unexpected " + ", ".join(sorted(keys - expected)))
+    return "; ".join(problems)
+
+
 def require_fields(mapping: dict[str, Any], expected: set[str], object_name: str) -> None:
     """Refuse unknown or missing fields, so a signed object means exactly one thing."""
-    keys = set(mapping)
-    if keys != expected:
-        problems = []
-        if expected - keys:
-            problems.append("missing " + ", ".join(sorted(expected - keys)))
-        if keys - expected:
-            problems.append("unexpected " + ", ".join(sorted(keys - expected)))
-        raise MalformedObjectError(object_name, "; ".join(problems))
+    problems = field_problems(mapping, expected)
+    if problems is not None:
+        raise MalformedObjectError(object_name, problems)
 
 
 def require_hex(mapping: dict[str, Any], field: str, length: int, object_name: str) -> str:
@@ -143,8 +155,10 @@ def require_hex(mapping: dict[str, Any], field: str, length: int, object_name: s
 
 
 def require_count(mapping: dict[str, Any], field: str, object_name: str, minimum: int = 0) -> int:
-    """Fetch a non-negative integer (sequence numbers, sizes, counts)."""
+    """Fetch a non-negative integer (sequence numbers, sizes, counts), at most ``MAX_INTEGER``."""
     value = require(mapping, field, int, object_name)
     if value < minimum:
         raise MalformedObjectError(object_name, f"{field} is below {minimum}")
+    if value > MAX_INTEGER:
+        raise MalformedObjectError(object_name, f"{field} is beyond any sane count")
     return int(value)

@@ -13,7 +13,9 @@ The tree::
     │   ├── BadSignatureError       a signature does not verify
     │   ├── ExpiredHeadError        the head's validity has run out (a frozen feed)
     │   ├── ReplayedHeadError       older than a head already accepted (rollback)
-    │   ├── FutureHeadError         issued further ahead of a sane clock than any registry can be
+    │   ├── FutureHeadError         issued further ahead of the box's time than any registry can be
+    │   ├── OverlongHeadError       valid for longer than a head made for its channel may be
+    │   ├── WrongChannelError       a head made for a USB bundle, served over HTTP
     │   ├── LengthMismatchError     an object is not the size its head announced
     │   ├── HashMismatchError       an object's SHA-256 is not the one its head announced
     │   ├── ChainGapError           a segment does not continue the chain where it must
@@ -50,6 +52,7 @@ __all__ = [
     "MalformedReceiptError",
     "NothingNewError",
     "OperatorError",
+    "OverlongHeadError",
     "ReceiptError",
     "ReceiptSignatureError",
     "ReceiptVersionError",
@@ -58,6 +61,7 @@ __all__ = [
     "UnknownKeyError",
     "UnsealError",
     "WrongBoxReceiptError",
+    "WrongChannelError",
     "WrongIssuerError",
 ]
 
@@ -216,6 +220,14 @@ class ReplayedHeadError(FeedError):
 
 class FutureHeadError(FeedError):
     code = "from_the_future"
+
+
+class OverlongHeadError(FeedError):
+    code = "overlong_lifetime"
+
+
+class WrongChannelError(FeedError):
+    code = "wrong_channel"
 
 
 class LengthMismatchError(FeedError):

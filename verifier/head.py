@@ -9,13 +9,19 @@ tell a quiet feed from a frozen one.
 
 ``verify_head`` is the trust decision for one head and does no I/O: bytes, the
 pinned anchor, what the box accepted before and the time go in; a ``Head`` or a
-named ``FeedError`` comes out.
+named ``FeedError`` comes out. The time rules it applies (clock floor, judging time,
+lifetime caps) are in ``verifier.freshness``.
+
+Format 2 adds ``channel`` to the signed body: the channel (``http`` or ``bundle``) the
+head was made for, so that a copy of a USB bundle's long-lived head cannot be served
+as an online feed's. Heads of format 1 still verify, held to the cap of the channel
+they arrive by.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
@@ -36,11 +42,11 @@ from verifier.check_digits import SCHEMES
 from verifier.errors import (
     ChainGapError,
     ExpiredHeadError,
-    FutureHeadError,
     MalformedObjectError,
     ReplayedHeadError,
     WrongIssuerError,
 )
+from verifier.freshness import CHANNELS, HTTP_CHANNEL, check_issued_at, check_lifetime, floor_for, judging_time
 from verifier.limits import DEFAULT_LIMITS, FeedLimits
 from verifier.objects import SegmentRef, SnapshotRef
 from verifier.sealing import KdfParams
@@ -54,40 +60,54 @@ from verifier.signing import (
 )
 
 HEAD_TYPE = "sehat/head"
-HEAD_FORMAT = 1
+HEAD_FORMAT = 2
+_READABLE_FORMATS = (1, 2)  # format 1 heads (no ``channel``) verify until every registry re-signs
 _NAME = "head"
 
 
 @dataclass(frozen=True)
 class IssuerProfile:
-    """What a box needs to know about an issuer to check and look up its codes."""
+    """What a box needs to know about an issuer to check and look up its codes.
+
+    ``code_bits`` is present only for an issuer that imported codes estimated to carry
+    fewer random bits than the protocol's bound assumes: the issuer says so, signed.
+    """
 
     name_fa: str
     name_en: str
     check_digits: str = "none"
     kdf: KdfParams = field(default_factory=KdfParams)
+    code_bits: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        fields: dict[str, Any] = {
             "name_fa": self.name_fa,
             "name_en": self.name_en,
             "check_digits": self.check_digits,
             "kdf": self.kdf.to_dict(),
         }
+        if self.code_bits is not None:
+            fields["code_bits"] = self.code_bits
+        return fields
 
     @classmethod
     def from_dict(cls, fields: Any, object_name: str) -> IssuerProfile:
         if not isinstance(fields, dict):
             raise MalformedObjectError(object_name, "profile is not an object")
-        require_fields(fields, {"name_fa", "name_en", "check_digits", "kdf"}, object_name)
+        expected = {"name_fa", "name_en", "check_digits", "kdf"} | ({"code_bits"} & fields.keys())
+        require_fields(fields, expected, object_name)
         scheme = require(fields, "check_digits", str, object_name)
         if scheme not in SCHEMES:
             raise MalformedObjectError(object_name, f"unknown check-digit scheme {scheme!r}")
+        code_bits = require_count(fields, "code_bits", object_name) if "code_bits" in fields else None
+        if code_bits is not None and code_bits > 20 * 4:
+            raise MalformedObjectError(object_name, "code_bits is more than 20 digits can hold")
         return cls(
             name_fa=require(fields, "name_fa", str, object_name),
             name_en=require(fields, "name_en", str, object_name),
             check_digits=scheme,
             kdf=KdfParams.from_dict(fields["kdf"], object_name),
+            code_bits=code_bits,
         )
 
 
@@ -106,11 +126,15 @@ class Head:
     segments: tuple[SegmentRef, ...]
     snapshot: SnapshotRef | None
     key_version: int
+    channel: str | None = None  # what the head was made for; None for a format-1 head
 
 
 @dataclass(frozen=True)
 class AcceptedHead:
-    """What a box remembers of the newest head it accepted, to refuse older ones."""
+    """What a box remembers of the newest head it accepted, to refuse older ones.
+
+    Its ``issued_at`` is the issuer's clock floor for heads of the same ``key_version``.
+    """
 
     seq: int
     chain: str
@@ -132,11 +156,19 @@ def build_head(
     snapshot: SnapshotRef | None,
     key_certificate: dict[str, Any],
     signing_key: Ed25519PrivateKey,
+    channel: str = HTTP_CHANNEL,
 ) -> bytes:
-    """Sign a head with the online key and return its bytes (canonical JSON)."""
+    """Sign a head with the online key and return its bytes (canonical JSON).
+
+    ``channel`` says what the head is made for: ``"http"`` (a published feed) or
+    ``"bundle"`` (a USB bundle); boxes cap its lifetime accordingly.
+    """
+    if channel not in CHANNELS:
+        raise ValueError(f"unknown channel {channel!r}")
     signed = {
         "type": HEAD_TYPE,
         "format": HEAD_FORMAT,
+        "channel": channel,
         "issuer": issuer,
         "seq": seq,
         "chain": chain,
@@ -167,11 +199,7 @@ _HEAD_FIELDS = {
     "snapshot",
     "signing_key",
 }
-
-
-# How far ahead of a box's (sane) clock a head may claim to be issued. A head from further
-# ahead would drag the box's clock floor and rollback state into the future.
-MAX_CLOCK_SKEW = timedelta(hours=24)
+_HEAD_FIELDS_BY_FORMAT = {1: _HEAD_FIELDS, 2: _HEAD_FIELDS | {"channel"}}
 
 
 def verify_head(
@@ -180,21 +208,24 @@ def verify_head(
     now: datetime,
     accepted: AcceptedHead | None = None,
     limits: FeedLimits = DEFAULT_LIMITS,
-    trusted_clock: datetime | None = None,
+    channel: str | None = None,
+    min_key_version: int = 0,
 ) -> Head:
     """Decide whether a head can be trusted.
 
     Args:
-        data: the head's bytes as downloaded or read from a bundle.
-        anchor: the issuer's pinned trust anchor.
-        now: the time to judge expiry by; callers pass the later of the system
-            clock and their clock floor, so a clock set back cannot revive a head.
-        accepted: the newest head this box accepted before, if any. A head certified
-            by a newer signing-key version re-bases the history: the rotation is how an
-            issuer recovers from heads a stolen key signed.
-        limits: size limits.
-        trusted_clock: the box's clock when it is not behind its floor; a head issued
-            more than ``MAX_CLOCK_SKEW`` after it is refused.
+        now: the box's clock. The head is judged at the later of it and the issuer's
+            clock floor (``accepted.issued_at``), so a clock set back cannot revive a head.
+        accepted: the newest head this box accepted before from this issuer, if any.
+            A head certified by a newer signing-key version re-bases the history and is
+            not bound by the retired key's floor: the rotation is how an issuer recovers
+            from heads a stolen key signed.
+        limits: size, skew and lifetime limits.
+        channel: how the head arrived, ``"http"`` or ``"bundle"``; ``None`` when
+            not known (only the lifetime cap of the channel it was made for applies).
+        min_key_version: the highest signing-key version this box has accepted, when it
+            is kept apart from ``accepted`` (an operator's ``reset-floor`` forgets the
+            accepted head, never the retired keys).
 
     Returns:
         The verified head.
@@ -206,24 +237,30 @@ def verify_head(
         ReplayedHeadError: older than the head already accepted.
         ChainGapError: same seq as the accepted head but another history (a fork).
         ExpiredHeadError: past its expiry (the feed is frozen).
-        FutureHeadError: issued implausibly far ahead of ``trusted_clock``.
+        FutureHeadError: issued more than ``limits.max_clock_skew`` after the later of
+            ``now`` and the floor.
+        OverlongHeadError: valid for longer than its channel's cap.
+        WrongChannelError: a bundle's head served over HTTP.
     """
     if len(data) > limits.max_head_bytes:
         raise MalformedObjectError(_NAME, f"larger than {limits.max_head_bytes} bytes")
     signed, signatures = split_envelope(parse_json_object(data, _NAME), _NAME)
-    require_fields(signed, _HEAD_FIELDS, _NAME)
-    if signed["type"] != HEAD_TYPE or signed["format"] != HEAD_FORMAT:
+    head_format = signed.get("format")
+    if signed.get("type") != HEAD_TYPE or type(head_format) is not int or head_format not in _READABLE_FORMATS:
         raise MalformedObjectError(_NAME, "not a head of a known format")
+    require_fields(signed, _HEAD_FIELDS_BY_FORMAT[head_format], _NAME)
+    if head_format >= 2 and signed["channel"] not in CHANNELS:
+        raise MalformedObjectError(_NAME, "names an unknown channel")
     if signed["issuer"] != anchor.issuer:
         raise WrongIssuerError(_NAME, f"of issuer {signed['issuer']!r}, expected {anchor.issuer!r}")
-    certificate = verify_key_certificate(signed["signing_key"], anchor, accepted.key_version if accepted else 0)
+    min_version = max(min_key_version, accepted.key_version if accepted else 0)
+    certificate = verify_key_certificate(signed["signing_key"], anchor, min_version)
     verify_envelope(signed, signatures, certificate.public_key, _NAME)
     head = _parse_signed_head(signed, certificate, limits)
     _check_listing(head)
-    if trusted_clock is not None and head.issued_at > trusted_clock + MAX_CLOCK_SKEW:
-        raise FutureHeadError(
-            _NAME, f"issued at {format_timestamp(head.issued_at)}, more than a day ahead of this box's clock"
-        )
+    check_lifetime(head.issued_at, head.expires, head.channel, channel, limits)
+    check_issued_at(head.issued_at, now, accepted.issued_at if accepted else None, limits)
+    floor = floor_for(accepted.issued_at, accepted.key_version, head.key_version) if accepted else None
     if accepted is not None and head.key_version == accepted.key_version:
         if head.seq < accepted.seq:
             raise ReplayedHeadError(_NAME, f"seq {head.seq} is older than the accepted seq {accepted.seq}")
@@ -231,7 +268,7 @@ def verify_head(
             raise ReplayedHeadError(_NAME, "issued before the head already accepted")
         if head.seq == accepted.seq and head.chain != accepted.chain:
             raise ChainGapError(_NAME, f"a different history at the accepted seq {head.seq}")
-    if now >= head.expires:
+    if judging_time(now, floor) >= head.expires:
         raise ExpiredHeadError(_NAME, f"expired at {format_timestamp(head.expires)}")
     return head
 
@@ -262,6 +299,7 @@ def _parse_signed_head(signed: dict[str, Any], certificate: SigningKeyCertificat
         segments=tuple(SegmentRef.from_dict(entry, _NAME) for entry in segments_raw),
         snapshot=SnapshotRef.from_dict(snapshot_raw, _NAME) if snapshot_raw is not None else None,
         key_version=certificate.version,
+        channel=signed.get("channel"),
     )
 
 

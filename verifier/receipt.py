@@ -54,7 +54,7 @@ from typing import Any
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from verifier.canonical import canonical_json, format_timestamp, parse_json_object, parse_timestamp
+from verifier.canonical import canonical_json, field_problems, format_timestamp, parse_json_object, parse_timestamp
 from verifier.errors import (
     MalformedObjectError,
     MalformedReceiptError,
@@ -494,14 +494,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _exact(mapping: dict[str, Any], expected: set[str] | frozenset[str], where: str) -> None:
-    keys = set(mapping)
-    if keys != expected:
-        problems = []
-        if expected - keys:
-            problems.append("missing " + ", ".join(sorted(expected - keys)))
-        if keys - expected:
-            problems.append("unexpected " + ", ".join(sorted(keys - expected)))
-        raise MalformedReceiptError(f"{where}: " + "; ".join(problems))
+    problems = field_problems(mapping, expected)
+    if problems is not None:
+        raise MalformedReceiptError(f"{where}: {problems}")
 
 
 def _object(fields: dict[str, Any], name: str, expected: set[str]) -> dict[str, Any]:

@@ -28,6 +28,9 @@ from registry.publisher import Publisher
 from registry.registry import Registry
 from storage.durable import write_atomic
 from tests.conftest import NOW, graduates_csv
+from verifier.chain import genesis_chain
+from verifier.freshness import HTTP_CHANNEL
+from verifier.head import build_head
 from verifier.objects import HEAD_PATH
 
 
@@ -222,6 +225,41 @@ class FeedSimulator:
 
     def head_bytes(self) -> bytes:
         return (self.feed_dir / HEAD_PATH).read_bytes()
+
+    def forge_head(
+        self,
+        issued_at: datetime | None = None,
+        lifetime: timedelta = timedelta(hours=48),
+        channel: str = HTTP_CHANNEL,
+        **overrides: object,
+    ) -> bytes:
+        """A head signed with the issuer's current signing key as a thief holding it would sign one.
+
+        Any issue time, lifetime, channel or field (``seq=2**63``) — nothing is checked, so
+        tests can serve what no honest registry publishes.
+        """
+        self.publisher.cut()
+        store = self.registry.store
+        seq, digest, records = self.registry.digest()
+        _, chain = store.cut_position()
+        issued = issued_at or self.now
+        fields: dict[str, object] = {
+            "issuer": self.issuer,
+            "seq": seq,
+            "chain": chain or genesis_chain(self.issuer),
+            "digest": digest,
+            "records": records,
+            "issued_at": issued,
+            "expires": issued + lifetime,
+            "profile": self.registry.profile,
+            "segments": store.latest_segments(self.publisher.config.head_segment_window),
+            "snapshot": store.latest_snapshot(),
+            "key_certificate": self.registry.key_certificate(),
+            "signing_key": self.registry.signing_key(),
+            "channel": channel,
+        }
+        fields.update(overrides)
+        return build_head(**fields)  # type: ignore[arg-type]
 
     def put_head(self, data: bytes) -> None:
         """Serve ``data`` as the head (a replayed or forged head)."""
