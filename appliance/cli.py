@@ -21,6 +21,7 @@ from appliance import create_app
 from appliance.access import AccessStore
 from appliance.audit import AuditEntry, AuditLog, admin_entry
 from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
+from appliance.clock import utc_now
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
 from appliance.receipts import ensure_receipt_key
@@ -28,7 +29,6 @@ from appliance.replica import Replica
 from appliance.status import status_document
 from appliance.store import close_stores
 from appliance.verification import Outcome, Verifier
-from sync_agent.agent import utc_now
 from verifier.canonical import format_timestamp
 from verifier.errors import MalformedObjectError, OperatorError, SehatError
 from verifier.normalize import holds_code

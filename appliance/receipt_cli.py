@@ -13,9 +13,9 @@ from pathlib import Path
 import click
 
 from appliance.cli_options import KEY_FILE_OPTION
+from appliance.clock import utc_now
 from appliance.datadir import DataDir
 from appliance.receipts import ensure_receipt_key, public_key_from_text, stored_receipt_key
-from sync_agent.agent import utc_now
 from verifier.canonical import format_timestamp
 from verifier.errors import MalformedReceiptError, OperatorError
 from verifier.receipt import MAX_RECEIPT_CHARS, RECEIPT_PREFIX, Receipt, check_receipt, receipt_key_id

@@ -9,10 +9,10 @@ so they cannot disagree.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from appliance.clock import Clock
 from appliance.replica import IssuerState, Replica
 from verifier.errors import InvalidFormatError
 from verifier.national_id import normalize_national_id
@@ -28,7 +28,6 @@ from verifier.verdict import (
     verdict_not_found,
 )
 
-Clock = Callable[[], datetime]
 logger = logging.getLogger(__name__)
 _GRAVITY = {"valid": 0, "superseded": 1, "revoked": 2}
 

@@ -18,22 +18,18 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from appliance.clock import Clock, utc_now
 from appliance.datadir import DataDir
 from appliance.replica import Replica, SyncRecord
 from storage.database import DatabaseError
 from sync_agent.config import SyncConfig
 from sync_agent.transport import BundleFetcher, Fetcher, HttpFetcher
-from sync_agent.updater import Clock, IssuerUpdater
+from sync_agent.updater import IssuerUpdater
 from verifier.errors import ExpiredHeadError, FeedError, OperatorError, SehatError
 
 logger = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from appliance.clock import Clock
 from appliance.replica import Replica
 from sync_agent.config import SyncConfig
 from sync_agent.transport import Fetcher
@@ -26,8 +26,6 @@ from verifier.head import plan_update, snapshot_plan, verify_head
 from verifier.objects import ObjectRef, check_object
 from verifier.segment import parse_segment
 from verifier.snapshot import parse_snapshot
-
-Clock = Callable[[], datetime]
 
 
 @dataclass(frozen=True)

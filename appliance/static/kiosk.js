@@ -22,7 +22,7 @@ let camera = null;
 let busy = false;
 
 function message(reason, values = {}) {
-  const node = document.querySelector(`#camera-messages [data-reason="${reason}"]`);
+  const node = document.querySelector(`#kiosk-messages [data-reason="${reason}"]`);
   let text = node ? node.textContent : reason;
   for (const [name, value] of Object.entries(values)) text = text.replace(`{${name}}`, value);
   return text;
