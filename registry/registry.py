@@ -38,6 +38,7 @@ from registry.store import RegistryStore, StoredRecord
 from storage.database import Connection, open_store, transaction
 from storage.keyfile import create_key_file, read_key_file
 from verifier.canonical import b64encode, format_timestamp
+from verifier.catalogue import KINDS, Catalogue
 from verifier.check_digits import CODE_LENGTH, SCHEMES, check_length, complete_code
 from verifier.digest import StateDigest
 from verifier.errors import InputError, OperatorError
@@ -49,6 +50,7 @@ from verifier.sealing import NONCE_BYTES, KdfParams, derive_record_keys, seal
 from verifier.signing import TrustAnchor, check_issuer_id, make_key_certificate, public_key_bytes
 
 STORE_FILE = "registry.db"
+PROTOCOL_VERSION = "2"
 # The reference registry issues codes with at least this much randomness; docs/protocol.md
 # derives the privacy bound of sealed records from it.
 MIN_CODE_ENTROPY_BITS = 60
@@ -71,7 +73,16 @@ class Registry:
             raise RegistryError(
                 f"{directory} is not an initialised registry.", f"{directory} یک مخزن راه‌اندازی‌شده نیست."
             )
+        if self.store.get_meta("protocol") != PROTOCOL_VERSION:
+            raise RegistryError(
+                f"{directory} was made for feed protocol 1, which this version no longer publishes; "
+                "create a new registry and import its records again.",
+                f"{directory} برای نسخه ۱ پروتکل ساخته شده است؛ مخزن تازه‌ای بسازید و سوابق را دوباره وارد کنید.",
+            )
         self.issuer: str = issuer
+        self._positions: dict[str, dict[str, int]] = {kind: {} for kind in KINDS}
+        for kind, names in self.store.catalogue_entries().items():
+            self._positions[kind] = {name: position for position, name in enumerate(names)}
         profile = self.store.get_meta_json("profile")
         self.profile = IssuerProfile(
             name_fa=profile["name_fa"],
@@ -153,6 +164,7 @@ class Registry:
         )
         with transaction(connection):
             store.set_meta("issuer", issuer)
+            store.set_meta("protocol", PROTOCOL_VERSION)
             store.set_meta("root_public_key", public_key_bytes(root).hex())
             store.set_meta_json(
                 "profile",
@@ -258,8 +270,28 @@ class Registry:
     # --- changes ------------------------------------------------------------------------------
 
     def _seal(self, code: str, payload: RecordPayload) -> tuple[bytes, bytes]:
-        keys = derive_record_keys(code, self.issuer, self.profile.kdf)
-        return keys.lookup_id, seal(payload.to_bytes(), keys, self.issuer, os.urandom(NONCE_BYTES))
+        return seal_payload(code, self.issuer, self.profile.kdf, self.payload_bytes(payload))
+
+    def payload_bytes(self, payload: RecordPayload) -> bytes:
+        """Encode a payload, adding its public names to the catalogue if they are new."""
+        return payload.to_bytes(self.catalogue_position)
+
+    def catalogue_position(self, kind: str, name: str) -> int:
+        """The catalogue position of ``name``; a new name is appended and stored at once.
+
+        Entries are public and only ever appended, so one stored for a change that is
+        then rolled back costs nothing but a line in the next catalogue.
+        """
+        positions = self._positions[kind]
+        if name not in positions:
+            position = len(positions)
+            self.store.add_catalogue_entry(kind, position, name)
+            positions[name] = position
+        return positions[name]
+
+    def catalogue(self) -> Catalogue:
+        entries = self.store.catalogue_entries()
+        return Catalogue(issuer=self.issuer, **{kind: tuple(entries.get(kind, ())) for kind in KINDS})
 
     def _payload(self, record: StoredRecord) -> RecordPayload:
         revocation = (
@@ -296,11 +328,34 @@ class Registry:
 
     def _store_change(self, sealed: StoredRecord, kind: str, now: datetime) -> StoredRecord:
         """Store an already sealed record and log it under the next seq (inside a transaction)."""
-        seq = self.store.last_seq() + 1
-        stored = replace(sealed, seq=seq)
-        self.store.put_record(stored)
-        self.store.append_change(seq, kind, stored.lookup_id, stored.box, format_timestamp(now))
+        return self._store_changes([sealed], kind, now)[0]
+
+    def _store_changes(self, sealed: list[StoredRecord], kind: str, now: datetime) -> list[StoredRecord]:
+        """Store sealed records under the next seqs and keep the state digest (inside a transaction)."""
+        state = self._kept_state()
+        seq = self.store.last_seq()
+        stored: list[StoredRecord] = []
+        for record in sealed:
+            seq += 1
+            previous = self.store.get_record(record.code)
+            current = replace(record, seq=seq)
+            self.store.put_record(current)
+            self.store.append_change(seq, kind, current.lookup_id, current.box, format_timestamp(now))
+            if previous is not None and previous.lookup_id != current.lookup_id:
+                raise RecordStateError("A record's lookup id changed.", "شناسه جست‌وجوی یک سند تغییر کرد.")
+            state.replace(current.lookup_id, previous.box if previous else None, current.box)
+            stored.append(current)
+        self.store.set_meta("state_sum", state.to_bytes().hex())
+        self.store.set_meta("state_records", str(state.records))
         return stored
+
+    def _kept_state(self) -> StateDigest:
+        total = self.store.get_meta("state_sum")
+        return StateDigest.from_bytes(
+            self.issuer,
+            bytes.fromhex(total) if total is not None else None,
+            int(self.store.get_meta("state_records") or 0),
+        )
 
     def lookup(self, code: str) -> StoredRecord:
         """The stored record with ``code`` (typed in any digit system)."""
@@ -475,11 +530,26 @@ class Registry:
 
     # --- state --------------------------------------------------------------------------------
 
+    def state(self) -> tuple[int, str, int]:
+        """``(seq, content digest, records)`` of the current state, as kept change by change."""
+        with transaction(self.connection, immediate=False):
+            seq = self.store.last_seq()
+            state = self._kept_state()
+        return seq, state.hexdigest(), state.records
+
     def digest(self) -> tuple[int, str, int]:
-        """``(seq, content digest, records)`` of the current state, from the rows held."""
+        """``(seq, content digest, records)`` computed afresh from every row held (an audit of ``state``)."""
         state = StateDigest(self.issuer)
         with transaction(self.connection, immediate=False):
             seq = self.store.last_seq()
-            for lookup_id, box in self.store.iter_rows():
-                state.update(bytes(lookup_id), bytes(box))
-        return seq, state.hexdigest(), state.rows
+            state.add_many((bytes(lookup_id), bytes(box)) for lookup_id, box in self.store.iter_rows())
+        return seq, state.hexdigest(), state.records
+
+
+def seal_payload(code: str, issuer: str, kdf: KdfParams, plaintext: bytes) -> tuple[bytes, bytes]:
+    """Seal an encoded payload under ``code``: ``(lookup_id, box)``.
+
+    Safe on any thread: the KDF releases the GIL, so an import seals on every core.
+    """
+    keys = derive_record_keys(code, issuer, kdf)
+    return keys.lookup_id, seal(plaintext, keys, issuer, os.urandom(NONCE_BYTES))

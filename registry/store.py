@@ -63,6 +63,19 @@ MIGRATIONS = (
         )
         """,
     ),
+    # Protocol 2: public names are published once per issuer, in a catalogue payloads refer to.
+    Migration(
+        "0002_catalogue",
+        """
+        CREATE TABLE catalogue (
+            kind TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            PRIMARY KEY (kind, position),
+            UNIQUE (kind, name)
+        )
+        """,
+    ),
 )
 
 RECORD_COLUMNS = (
@@ -149,6 +162,18 @@ class RegistryStore:
         self.connection.execute(
             f"INSERT OR REPLACE INTO records ({', '.join(RECORD_COLUMNS)}) VALUES ({placeholders})",
             tuple(getattr(record, column) for column in RECORD_COLUMNS),
+        )
+
+    def catalogue_entries(self) -> dict[str, list[str]]:
+        """Every catalogue entry, by kind, in position order."""
+        entries: dict[str, list[str]] = {}
+        for kind, name in self.connection.execute("SELECT kind, name FROM catalogue ORDER BY kind, position"):
+            entries.setdefault(kind, []).append(name)
+        return entries
+
+    def add_catalogue_entry(self, kind: str, position: int, name: str) -> None:
+        self.connection.execute(
+            "INSERT INTO catalogue (kind, position, name) VALUES (?, ?, ?)", (kind, position, name)
         )
 
     def append_change(self, seq: int, kind: str, lookup_id: bytes, box: bytes, recorded_at: str) -> None:

@@ -1,19 +1,22 @@
 """Sealed records: a lookup id and an encrypted payload, both derived from the code.
 
 Whoever holds a code can find and open its record; whoever holds the feed, the box
-or its key but not the code learns nothing about the graduate. From the code and
-the issuer a memory-hard KDF (scrypt) derives a master secret; HKDF splits it into
-a *lookup id* (the public row key) and a *payload key* (ChaCha20-Poly1305). The
-issuer id is in the salt and in the associated data, so the same code under two
-issuers gives unrelated rows, and a payload cannot be moved to another row.
+or its key but not the code learns nothing about the graduate. From the code alone
+a memory-hard KDF (scrypt, under a protocol-wide salt) derives a master secret; HKDF
+splits it, with the issuer id in the info, into a *lookup id* (the public row key)
+and a *payload key* (ChaCha20-Poly1305). The issuer also enters the associated data,
+so the same code under two issuers gives unrelated rows and a payload cannot be
+moved to another row — yet a box trusting five issuers pays the memory-hard step
+once per code, not five times (docs/protocol.md §4.1 states what this costs).
 
-The KDF's cost is a per-issuer parameter carried in the signed head, so an issuer
-whose codes carry less randomness can make each guess dearer; docs/protocol.md
-gives the brute-force bound for each setting.
+scrypt is ``hashlib.scrypt`` (OpenSSL), which releases the GIL: derivations on
+waitress's threads, in bulk files and in a registry's import run on every core.
+The KDF's cost is a per-issuer parameter carried in the signed head.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,18 +24,19 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDFExpand
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from verifier.canonical import require, require_fields
 from verifier.errors import MalformedObjectError, UnsealError
 
-LOOKUP_ID_BYTES = 32
+LOOKUP_ID_BYTES = 16  # 128 bits: collisions among 10^9 records have odds below 10^-20
 NONCE_BYTES = 12
-BOX_VERSION = 1
-_SALT_DOMAIN = b"sehat/seal/v1\x00"
-_LOOKUP_INFO = b"sehat/lookup-id/v1"
-_PAYLOAD_INFO = b"sehat/payload-key/v1"
-_AAD_DOMAIN = b"sehat/record/v1\x00"
+TAG_BYTES = 16
+BOX_VERSION = 2
+BOX_OVERHEAD = 1 + NONCE_BYTES + TAG_BYTES
+_SALT = b"sehat/seal/v2"
+_LOOKUP_INFO = b"sehat/lookup-id/v2\x00"
+_PAYLOAD_INFO = b"sehat/payload-key/v2\x00"
+_AAD_DOMAIN = b"sehat/record/v2\x00"
 
 # Bounds on what a signed head may ask a box to spend per lookup: at most
 # 2^20 × 128 × 8 bytes = 1 GiB would be absurd; 2^17 (128 MiB at r=8) is the cap.
@@ -89,26 +93,41 @@ class RecordKeys:
     payload_key: bytes
 
 
-def derive_record_keys(code: str, issuer: str, params: KdfParams) -> RecordKeys:
-    """Derive the lookup id and payload key of ``code`` under ``issuer``.
+def derive_master(code: str, params: KdfParams) -> bytes:
+    """The memory-hard step: a 32-byte master secret from the code alone (no issuer).
 
     Args:
         code: the normalised 20 ASCII digits.
-        issuer: the issuer id (domain separation).
-        params: the issuer's KDF cost, from its signed profile.
+        params: the KDF cost, from the issuer's signed profile.
     """
     if len(code) != 20 or not code.isascii() or not code.isdigit():
-        raise ValueError("derive_record_keys takes a normalised 20-digit code")
-    master = Scrypt(
-        salt=_SALT_DOMAIN + issuer.encode("ascii"),
-        length=32,
+        raise ValueError("derive_master takes a normalised 20-digit code")
+    return hashlib.scrypt(
+        code.encode("ascii"),
+        salt=_SALT,
         n=1 << params.log2_n,
         r=params.r,
         p=params.p,
-    ).derive(code.encode("ascii"))
-    lookup_id = HKDFExpand(hashes.SHA256(), LOOKUP_ID_BYTES, _LOOKUP_INFO).derive(master)
-    payload_key = HKDFExpand(hashes.SHA256(), 32, _PAYLOAD_INFO).derive(master)
+        maxmem=2 * params.memory_bytes + (1 << 20),
+        dklen=32,
+    )
+
+
+def issuer_keys(master: bytes, issuer: str) -> RecordKeys:
+    """Split a code's master secret into its lookup id and payload key under ``issuer`` (cheap)."""
+    tag = issuer.encode("ascii")
+    lookup_id = HKDFExpand(hashes.SHA256(), LOOKUP_ID_BYTES, _LOOKUP_INFO + tag).derive(master)
+    payload_key = HKDFExpand(hashes.SHA256(), 32, _PAYLOAD_INFO + tag).derive(master)
     return RecordKeys(lookup_id=lookup_id, payload_key=payload_key)
+
+
+def derive_record_keys(code: str, issuer: str, params: KdfParams) -> RecordKeys:
+    """The lookup id and payload key of ``code`` under ``issuer``: one derivation, then the split.
+
+    A box trusting several issuers calls ``derive_master`` once per KDF cost and
+    ``issuer_keys`` per issuer instead.
+    """
+    return issuer_keys(derive_master(code, params), issuer)
 
 
 def _associated_data(issuer: str, lookup_id: bytes) -> bytes:
@@ -134,7 +153,7 @@ def unseal(box: bytes, keys: RecordKeys, issuer: str) -> bytes:
     Raises:
         UnsealError: the box is damaged, of an unknown version, or not this code's.
     """
-    if len(box) < 1 + NONCE_BYTES + 16 or box[0] != BOX_VERSION:
+    if len(box) < BOX_OVERHEAD or box[0] != BOX_VERSION:
         raise UnsealError("sealed record", "unknown box version or truncated box")
     nonce = box[1 : 1 + NONCE_BYTES]
     try:
