@@ -6,11 +6,16 @@ cursor (seq + chain), so a crash at any instant leaves every issuer at a whole
 seq. Readers (the web app) use their own connections and, thanks to WAL, see the
 state before a transaction or after it and are never blocked by one.
 
+Each issuer's state digest is kept row by row (``verifier.digest``): applying a
+segment reads only the rows it changes, so its cost follows the change, not the
+replica's size.
+
 Bootstrapping an issuer from a snapshot builds a new *generation* of the database
-file — everything copied, that issuer's rows streamed in from the snapshot — and
-switches the ``CURRENT`` pointer to it atomically; readers notice the switch and
-reopen. A crash before the switch leaves the old generation in use and the
-unfinished one is removed at the next open.
+file — everything copied, that issuer's rows streamed in from the snapshot's chunks
+with SQLite's bulk-load settings (the file is not in use until it is complete and
+synced) — and switches the ``CURRENT`` pointer to it atomically; readers notice the
+switch and reopen. A crash before the switch leaves the old generation in use and
+the unfinished one is removed at the next open.
 """
 
 from __future__ import annotations
@@ -29,9 +34,10 @@ from storage.database import Connection, Migration, migrate, open_store, transac
 from storage.durable import fsync_directory
 from storage.keyfile import create_key_file
 from verifier.canonical import format_timestamp, parse_timestamp
+from verifier.catalogue import Catalogue
 from verifier.chain import genesis_chain
 from verifier.digest import StateDigest, state_digest
-from verifier.errors import ChainGapError, DigestMismatchError, OperatorError
+from verifier.errors import ChainGapError, DigestMismatchError, MalformedObjectError, OperatorError
 from verifier.freshness import is_stale
 from verifier.head import AcceptedHead, Head, IssuerProfile
 from verifier.objects import SegmentRef, SnapshotRef
@@ -39,6 +45,7 @@ from verifier.rows import Change, Row
 from verifier.signing import TrustAnchor
 
 _BATCH = 1000  # rows per executemany: large enough to amortise, small enough to stay cheap
+_LOOKUP_BATCH = 500  # lookup ids per query when reading the rows a segment replaces (under SQLite's 999 variables)
 HISTORY_KEPT = 2000  # sync history entries kept per issuer
 
 MIGRATIONS = (
@@ -102,7 +109,27 @@ MIGRATIONS = (
     # The clock floor is now each issuer's own (its accepted head's issued_at): one issuer's
     # heads, or one stolen key's, no longer move every issuer's freshness.
     Migration("0003_per_issuer_clock_floor", "DELETE FROM meta WHERE key = 'clock_floor'"),
+    Migration("0004_protocol_v2", lambda connection: _start_protocol_v2(connection)),
 )
+
+
+def _start_protocol_v2(connection: Connection) -> None:
+    """Feed protocol 2 seals and frames records anew: forget protocol-1 rows and follow each feed afresh.
+
+    Trust anchors, feed URLs and the signing-key version stay (retired keys stay retired);
+    the next sync bootstraps every issuer from its protocol-2 snapshot.
+    """
+    connection.execute("ALTER TABLE issuers ADD COLUMN state_sum BLOB")
+    connection.execute("ALTER TABLE issuers ADD COLUMN catalogue BLOB")
+    connection.execute("ALTER TABLE issuers ADD COLUMN catalogue_sha256 TEXT")
+    connection.execute("DELETE FROM records")
+    for (issuer,) in connection.execute("SELECT issuer FROM issuers").fetchall():
+        connection.execute(
+            "UPDATE issuers SET seq = 0, chain = ?, records = 0, digest = ?, state_sum = NULL, as_of = NULL, "
+            "expires = NULL, accepted_seq = NULL, accepted_chain = NULL, accepted_issued_at = NULL, head = NULL, "
+            "etag = NULL WHERE issuer = ?",
+            (genesis_chain(issuer), state_digest(issuer), issuer),
+        )
 
 
 def batched(rows: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -220,6 +247,7 @@ class Replica:
     def __init__(self, datadir: DataDir, key: bytes) -> None:
         self.datadir = datadir
         self._key = key
+        self._catalogues: dict[str, tuple[str, Catalogue]] = {}
         self.generation = datadir.current_generation()
         self.connection = self._connect(self.generation)
 
@@ -336,13 +364,36 @@ class Replica:
         return None if row is None else bytes(row[0])
 
     def compute_digest(self, issuer: str) -> tuple[str, int]:
-        """The content digest of the rows the replica holds for ``issuer``, and their count."""
+        """The content digest of the rows the replica holds for ``issuer``, computed afresh, and their count."""
         digest = StateDigest(issuer)
-        for lookup_id, box in self.connection.execute(
-            "SELECT lookup_id, box FROM records WHERE issuer = ? ORDER BY lookup_id", (issuer,)
-        ):
-            digest.update(bytes(lookup_id), bytes(box))
-        return digest.hexdigest(), digest.rows
+        digest.add_many(
+            (bytes(lookup_id), bytes(box))
+            for lookup_id, box in self.connection.execute(
+                "SELECT lookup_id, box FROM records WHERE issuer = ?", (issuer,)
+            )
+        )
+        return digest.hexdigest(), digest.records
+
+    def catalogue(self, issuer: str) -> Catalogue:
+        """The issuer's catalogue of public names, as last synced (parsed once per version)."""
+        row = self.connection.execute(
+            "SELECT catalogue_sha256, catalogue FROM issuers WHERE issuer = ?", (issuer,)
+        ).fetchone()
+        if row is None or row[0] is None:
+            return Catalogue(issuer=issuer)
+        cached = self._catalogues.get(issuer)
+        if cached is None or cached[0] != row[0]:
+            cached = (row[0], Catalogue.from_bytes(bytes(row[1]), issuer))
+            self._catalogues[issuer] = cached
+        return cached[1]
+
+    def catalogue_sha256(self, issuer: str) -> str | None:
+        row = self.connection.execute("SELECT catalogue_sha256 FROM issuers WHERE issuer = ?", (issuer,)).fetchone()
+        return None if row is None or row[0] is None else str(row[0])
+
+    def _kept_state(self, issuer: str) -> StateDigest:
+        row = self.connection.execute("SELECT state_sum, records FROM issuers WHERE issuer = ?", (issuer,)).fetchone()
+        return StateDigest.from_bytes(issuer, bytes(row[0]) if row[0] is not None else None, row[1] if row[0] else 0)
 
     def clock_floor(self, issuer: str | None = None) -> datetime | None:
         """``issuer``'s clock floor; without one, the latest of any issuer's (shown, never judged by)."""
@@ -400,6 +451,20 @@ class Replica:
                 (format_timestamp(head.issued_at), format_timestamp(head.expires), issuer, head.seq, head.chain),
             )
 
+    def store_catalogue(self, issuer: str, data: bytes, sha256: str) -> None:
+        """Keep a verified catalogue, if it extends the one held (entries never move or vanish).
+
+        Raises:
+            MalformedObjectError: it drops or moves an entry of the catalogue held.
+        """
+        catalogue = Catalogue.from_bytes(data, issuer)
+        with transaction(self.connection):
+            if not catalogue.extends(self.catalogue(issuer)):
+                raise MalformedObjectError("catalogue", "drops or moves names of the catalogue this box holds")
+            self.connection.execute(
+                "UPDATE issuers SET catalogue = ?, catalogue_sha256 = ? WHERE issuer = ?", (data, sha256, issuer)
+            )
+
     def reset_floor(self, issuer: str, now: datetime) -> SyncRecord:
         """Forget ``issuer``'s accepted head — its clock floor and rollback state — and record it in the history.
 
@@ -433,6 +498,9 @@ class Replica:
     def apply_segment(self, issuer: str, ref: SegmentRef, changes: Iterable[Change], head: Head) -> None:
         """Apply one verified segment and move the cursor, in one durable transaction.
 
+        Reads only the rows the segment changes, to keep the state digest: the cost
+        follows the segment, never the replica's size.
+
         Raises:
             ChainGapError: the segment does not start at cursor + 1 or chain to the cursor.
             DigestMismatchError: the segment reaches the head but the rows differ from its digest.
@@ -445,8 +513,21 @@ class Replica:
             latest: dict[bytes, bytes] = {}
             for change in changes:
                 latest[change.lookup_id] = change.box
-            self._upsert(issuer, sorted(latest.items()))
-            self._move_cursor(issuer, ref.last_seq, ref.chain, head)
+            digest = self._kept_state(issuer)
+            for batch in batched(sorted(latest.items()), _LOOKUP_BATCH):
+                ids = [lookup_id for lookup_id, _ in batch]
+                marks = ", ".join("?" * len(ids))
+                held = {
+                    bytes(lookup_id): bytes(box)
+                    for lookup_id, box in self.connection.execute(
+                        f"SELECT lookup_id, box FROM records WHERE issuer = ? AND lookup_id IN ({marks})",
+                        (issuer, *ids),
+                    )
+                }
+                for lookup_id, box in batch:
+                    digest.replace(lookup_id, held.get(lookup_id), box)
+                self._upsert(issuer, batch)
+            self._move_cursor(issuer, ref.last_seq, ref.chain, head, digest)
 
     def _upsert(self, issuer: str, rows: Iterable[tuple[bytes, bytes]]) -> None:
         for batch in batched(rows, _BATCH):
@@ -456,29 +537,37 @@ class Replica:
                 [(issuer, lookup_id, box) for lookup_id, box in batch],
             )
 
-    def _move_cursor(self, issuer: str, seq: int, chain: str, head: Head) -> None:
-        """Set the cursor; at the head's seq, check the whole state against the head's digest."""
+    def _move_cursor(self, issuer: str, seq: int, chain: str, head: Head, state: StateDigest) -> None:
+        """Set the cursor and the kept digest; at the head's seq, check them against the head's digest."""
+        digest = state.hexdigest()
         if seq == head.seq:
-            digest, records = self.compute_digest(issuer)
-            if digest != head.digest:
+            if digest != head.digest or state.records != head.records:
                 raise DigestMismatchError("head", "the replica's rows differ from the state the head announces")
             self.connection.execute(
-                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = ?, as_of = ?, expires = ? "
-                "WHERE issuer = ?",
-                (seq, chain, records, digest, format_timestamp(head.issued_at), format_timestamp(head.expires), issuer),
+                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = ?, state_sum = ?, as_of = ?, "
+                "expires = ? WHERE issuer = ?",
+                (
+                    seq,
+                    chain,
+                    state.records,
+                    digest,
+                    state.to_bytes(),
+                    format_timestamp(head.issued_at),
+                    format_timestamp(head.expires),
+                    issuer,
+                ),
             )
         else:
             # Between heads no signed digest exists to check against; the next head's check covers these rows.
-            records = self.connection.execute("SELECT count(*) FROM records WHERE issuer = ?", (issuer,)).fetchone()[0]
             self.connection.execute(
-                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = NULL WHERE issuer = ?",
-                (seq, chain, records, issuer),
+                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = NULL, state_sum = ? WHERE issuer = ?",
+                (seq, chain, state.records, state.to_bytes(), issuer),
             )
 
     def bootstrap(self, issuer: str, ref: SnapshotRef, rows: Iterable[Row], head: Head) -> None:
         """Replace ``issuer``'s rows with a snapshot, in a new generation switched to atomically.
 
-        The snapshot streams into the new file; nothing is held in memory whole.
+        The snapshot's rows stream into the new file; nothing is held in memory whole.
         """
         generation = max([self.generation, *self.datadir.generations_on_disk()]) + 1
         path = self.datadir.generation_path(generation)
@@ -491,7 +580,14 @@ class Replica:
                 self.connection.execute("DETACH DATABASE fresh")
             fresh = open_store(path, self._key)
             try:
+                # Bulk load: the file is nobody's until it is complete, synced and switched to,
+                # and a crash before that discards it, so it needs no journal while it fills.
+                fresh.execute("PRAGMA journal_mode = OFF").fetchall()
+                fresh.execute("PRAGMA synchronous = OFF")
+                fresh.execute("PRAGMA cache_size = -65536")
                 self._fill_from_snapshot(fresh, issuer, ref, rows, head)
+                fresh.execute("PRAGMA journal_mode = WAL").fetchall()
+                fresh.execute("PRAGMA synchronous = FULL")
                 fresh.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
             finally:
                 fresh.close()
@@ -514,14 +610,14 @@ class Replica:
 
         def counted() -> Iterator[tuple[str, bytes, bytes]]:
             for row in rows:
-                digest.update(row.lookup_id, row.box)
+                digest.add(row.lookup_id, row.box)
                 yield issuer, row.lookup_id, row.box
 
         with transaction(fresh):
             fresh.execute("DELETE FROM records WHERE issuer = ?", (issuer,))
             for batch in batched(counted(), _BATCH):
                 fresh.executemany("INSERT INTO records (issuer, lookup_id, box) VALUES (?, ?, ?)", batch)
-            if digest.hexdigest() != ref.digest or digest.rows != ref.records:
+            if digest.hexdigest() != ref.digest or digest.records != ref.records:
                 raise DigestMismatchError(ref.name, "its rows differ from the digest the head announces")
             if ref.seq == head.seq:
                 fresh_state = {"as_of": format_timestamp(head.issued_at), "expires": format_timestamp(head.expires)}
@@ -529,9 +625,18 @@ class Replica:
                 current = fresh.execute("SELECT as_of, expires FROM issuers WHERE issuer = ?", (issuer,)).fetchone()
                 fresh_state = {"as_of": current[0], "expires": current[1]}
             fresh.execute(
-                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = ?, as_of = ?, expires = ? "
+                "UPDATE issuers SET seq = ?, chain = ?, records = ?, digest = ?, state_sum = ?, as_of = ?, expires = ? "
                 "WHERE issuer = ?",
-                (ref.seq, ref.chain, ref.records, ref.digest, fresh_state["as_of"], fresh_state["expires"], issuer),
+                (
+                    ref.seq,
+                    ref.chain,
+                    ref.records,
+                    ref.digest,
+                    digest.to_bytes(),
+                    fresh_state["as_of"],
+                    fresh_state["expires"],
+                    issuer,
+                ),
             )
 
     def record_sync(self, record: SyncRecord, succeeded: bool) -> None:

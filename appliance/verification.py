@@ -1,7 +1,9 @@
 """The one verification function every channel uses: raw input in, verdict out.
 
-normalise → derive the lookup id under each trusted issuer → look it up in the
-replica → open the sealed payload → the verdict, "as of" the replica's data. The
+normalise → one memory-hard derivation per KDF cost among the trusted issuers (the
+issuer enters only after it) → each issuer's lookup id → look it up in the replica →
+open the sealed payload and read it by the issuer's catalogue → the verdict, "as of"
+the replica's data. The
 kiosk, the JSON API, bulk files and the command line all call ``Verifier.verify``,
 so they cannot disagree.
 """
@@ -18,7 +20,7 @@ from verifier.errors import InvalidFormatError
 from verifier.national_id import normalize_national_id
 from verifier.normalize import normalize_code
 from verifier.records import RecordPayload
-from verifier.sealing import RecordKeys, derive_record_keys, unseal
+from verifier.sealing import KdfParams, RecordKeys, derive_master, issuer_keys, unseal
 from verifier.verdict import (
     IssuerInfo,
     ReplicaInfo,
@@ -69,7 +71,14 @@ class Verifier:
             code = normalize_code(raw_code, schemes)
         except InvalidFormatError as error:
             return Outcome(verdict_invalid_format(error, now), None, None)
-        keys = {state.issuer: self._keys(code, state) for state in states}
+        masters: dict[KdfParams, bytes] = {}
+        keys: dict[str, RecordKeys] = {}
+        for state in states:
+            assert state.profile is not None
+            kdf = state.profile.kdf
+            if kdf not in masters:
+                masters[kdf] = derive_master(code, kdf)
+            keys[state.issuer] = issuer_keys(masters[kdf], state.issuer)
         judged = now  # IssuerState.is_stale judges each issuer at its own clock floor
         with self.replica.reading():
             current = {state.issuer: state for state in self.replica.issuer_states()}
@@ -77,7 +86,10 @@ class Verifier:
             for issuer, record_keys in keys.items():
                 box = self.replica.lookup(issuer, record_keys.lookup_id)
                 if box is not None:
-                    found.append((issuer, record_keys, RecordPayload.from_bytes(unseal(box, record_keys, issuer))))
+                    plaintext = unseal(box, record_keys, issuer)
+                    found.append(
+                        (issuer, record_keys, RecordPayload.from_bytes(plaintext, self.replica.catalogue(issuer)))
+                    )
             if found:
                 # Codes are unique across the country; should two issuers ever hold the same one,
                 # the graver record wins, so one issuer's "valid" can never hide another's revocation.
@@ -101,11 +113,6 @@ class Verifier:
             first[0] if first else None,
             first[1].lookup_id.hex() if first else None,
         )
-
-    @staticmethod
-    def _keys(code: str, state: IssuerState) -> RecordKeys:
-        assert state.profile is not None
-        return derive_record_keys(code, state.issuer, state.profile.kdf)
 
 
 def replica_freshness(replica: Replica, now: datetime) -> ReplicaInfo:

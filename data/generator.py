@@ -15,6 +15,12 @@ resemblance to a real person is coincidental.
 Usage::
 
     python -m data.generator --count 200 --seed 1404 --out data/sample.csv
+    for issuer in msrt behdasht azad hawzeh jz; do
+        python -m data.generator --issuer $issuer --out data/sample-$issuer.csv
+    done
+
+``data/sample.csv`` mixes the five bodies; ``data/sample-<issuer>.csv`` holds one
+body's documents each, for the demo's five registries (``ISSUER_SAMPLES``).
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ BACHELOR = "کارشناسی"
 MASTER = "کارشناسی ارشد"
 PHD = "دکتری تخصصی"
 PROFESSIONAL_DOCTORATE = "دکتری حرفه‌ای"
+SEMINARY_LEVEL_1 = "سطح ۱"
 SEMINARY_LEVEL_2 = "سطح ۲"
 SEMINARY_LEVEL_3 = "سطح ۳"
 SEMINARY_LEVEL_4 = "سطح ۴"
@@ -72,6 +79,7 @@ DEGREE_LEVELS: tuple[str, ...] = (
     MASTER,
     PHD,
     PROFESSIONAL_DOCTORATE,
+    SEMINARY_LEVEL_1,
     SEMINARY_LEVEL_2,
     SEMINARY_LEVEL_3,
     SEMINARY_LEVEL_4,
@@ -85,6 +93,7 @@ _LEVEL_WEIGHTS: dict[str, int] = {
     MASTER: 25,
     PHD: 8,
     PROFESSIONAL_DOCTORATE: 1,
+    SEMINARY_LEVEL_1: 30,
     SEMINARY_LEVEL_2: 50,
     SEMINARY_LEVEL_3: 35,
     SEMINARY_LEVEL_4: 15,
@@ -99,9 +108,40 @@ BODY_SCIENCE = "science"  # وزارت علوم، تحقیقات و فناوری
 BODY_HEALTH = "health"  # وزارت بهداشت، درمان و آموزش پزشکی
 BODY_AZAD = "azad"  # دانشگاه آزاد اسلامی
 BODY_SEMINARY = "seminary"  # حوزه‌های علمیه
-BODY_ZAHRA = "zahra"  # جامعة‌الزهرا
+BODY_ZAHRA = "zahra"  # جامعةالزهرا
 
 BODIES: tuple[str, ...] = (BODY_SCIENCE, BODY_HEALTH, BODY_AZAD, BODY_SEMINARY, BODY_ZAHRA)
+
+
+@dataclass(frozen=True, slots=True)
+class IssuerSample:
+    """The committed sample of one issuing body: ``data/sample-<issuer>.csv``.
+
+    Each body's registry signs its own feed under its own issuer id, so each has its
+    own sample, made from its own seed so that no national ID recurs between them.
+    """
+
+    issuer: str
+    body: str
+    count: int
+    seed: int
+
+    @property
+    def file_name(self) -> str:
+        return f"sample-{self.issuer}.csv"
+
+
+#: One sample per issuing body, keyed by the issuer id its registry signs under.
+ISSUER_SAMPLES: dict[str, IssuerSample] = {
+    sample.issuer: sample
+    for sample in (
+        IssuerSample("msrt", BODY_SCIENCE, 120, 14041),
+        IssuerSample("behdasht", BODY_HEALTH, 90, 14042),
+        IssuerSample("azad", BODY_AZAD, 110, 14043),
+        IssuerSample("hawzeh", BODY_SEMINARY, 80, 14044),
+        IssuerSample("jz", BODY_ZAHRA, 60, 14045),
+    )
+}
 
 INSTITUTIONS: dict[str, tuple[str, ...]] = {
     BODY_SCIENCE: (
@@ -151,12 +191,13 @@ INSTITUTIONS: dict[str, tuple[str, ...]] = {
         "مرکز مدیریت حوزه‌های علمیه",
         "مرکز مدیریت حوزه‌های علمیه خواهران",
     ),
-    BODY_ZAHRA: ("جامعة‌الزهرا",),
+    BODY_ZAHRA: ("جامعةالزهرا",),
 }
 
 # Fields (رشته) each body teaches, with the levels it awards in them. Medicine,
 # dentistry and pharmacy are professional doctorates taught only under the
-# Ministry of Health; the seminaries and Jamiat al-Zahra award levels (سطح).
+# Ministry of Health; the seminaries and Jamiat al-Zahra award levels (سطح), and
+# only the seminaries award the first one (Jamiat al-Zahra admits at سطح ۲).
 FIELDS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
     BODY_SCIENCE: (
         ("مهندسی کامپیوتر", _UNIVERSITY_LEVELS),
@@ -219,7 +260,7 @@ FIELDS: dict[str, tuple[tuple[str, tuple[str, ...]], ...]] = {
         ("گرافیک", (ASSOCIATE, BACHELOR, MASTER)),
     ),
     BODY_SEMINARY: (
-        ("فقه و اصول", (SEMINARY_LEVEL_2, SEMINARY_LEVEL_3, SEMINARY_LEVEL_4)),
+        ("فقه و اصول", (SEMINARY_LEVEL_1, SEMINARY_LEVEL_2, SEMINARY_LEVEL_3, SEMINARY_LEVEL_4)),
         ("تفسیر و علوم قرآنی", (SEMINARY_LEVEL_3, SEMINARY_LEVEL_4)),
         ("کلام اسلامی", (SEMINARY_LEVEL_3, SEMINARY_LEVEL_4)),
         ("فلسفه اسلامی", (SEMINARY_LEVEL_3, SEMINARY_LEVEL_4)),
@@ -247,7 +288,7 @@ _BODY_WEIGHTS: dict[str, int] = {
 
 # Jamiat al-Zahra and the sisters' seminaries teach women only; the other
 # seminaries teach men only. Universities are mixed.
-_WOMEN_ONLY = frozenset({"جامعة‌الزهرا", "مرکز مدیریت حوزه‌های علمیه خواهران"})
+_WOMEN_ONLY = frozenset({"جامعةالزهرا", "مرکز مدیریت حوزه‌های علمیه خواهران"})
 _MEN_ONLY = frozenset(INSTITUTIONS[BODY_SEMINARY]) - _WOMEN_ONLY
 
 # --- names -------------------------------------------------------------------
@@ -427,12 +468,12 @@ def _full_name(rng: random.Random, institution: str) -> str:
     return f"{first} {rng.choice(FAMILY_NAMES)}"
 
 
-def _graduates(count: int, rng: random.Random) -> Iterator[Graduate]:
+def _graduates(count: int, rng: random.Random, only_body: str | None) -> Iterator[Graduate]:
     """Yield exactly ``count`` rows; a provisional/diploma pair counts as two rows."""
     used_ids: set[int] = set()
     remaining = count
     while remaining > 0:
-        body = rng.choices(BODIES, cum_weights=_BODY_CUM_WEIGHTS)[0]
+        body = only_body or rng.choices(BODIES, cum_weights=_BODY_CUM_WEIGHTS)[0]
         institution = rng.choice(INSTITUTIONS[body])
         programme = rng.choice(_PROGRAMMES[body])
         level = rng.choices(programme.levels, cum_weights=programme.cum_weights)[0]
@@ -453,7 +494,7 @@ def _graduates(count: int, rng: random.Random) -> Iterator[Graduate]:
             remaining -= 1
 
 
-def generate_graduates(count: int, seed: int = 0) -> Iterator[Graduate]:
+def generate_graduates(count: int, seed: int = 0, *, body: str | None = None) -> Iterator[Graduate]:
     """Yield ``count`` synthetic document rows, the same rows for the same seed.
 
     A private ``random.Random(seed)`` is used, never the global generator, so
@@ -462,12 +503,31 @@ def generate_graduates(count: int, seed: int = 0) -> Iterator[Graduate]:
     two consecutive rows (provisional first) sharing the national ID, field,
     level and institution. National IDs are unique between graduates.
 
+    Args:
+        count: rows to yield.
+        seed: the seed of the private generator.
+        body: only this body's documents (one of ``BODIES``), as one issuer's
+            registry holds them; by default, a mix of the five bodies.
+
     Raises:
-        ValueError: ``count`` is negative (raised at call time, not on iteration).
+        ValueError: ``count`` is negative or ``body`` is unknown (raised at call
+            time, not on iteration).
     """
     if count < 0:
         raise ValueError("count must not be negative")
-    return _graduates(count, random.Random(seed))
+    if body is not None and body not in BODIES:
+        raise ValueError(f"unknown body {body!r}; one of {', '.join(BODIES)}")
+    return _graduates(count, random.Random(seed), body)
+
+
+def generate_issuer_sample(issuer: str) -> Iterator[Graduate]:
+    """Yield the rows of the committed sample of ``issuer`` (a key of ``ISSUER_SAMPLES``).
+
+    Raises:
+        KeyError: ``issuer`` has no sample.
+    """
+    sample = ISSUER_SAMPLES[issuer]
+    return generate_graduates(sample.count, sample.seed, body=sample.body)
 
 
 def _write_rows(graduates: Iterable[Graduate], handle: TextIO) -> int:
@@ -520,16 +580,24 @@ def _non_negative_int(text: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Command line: ``python -m data.generator --count N --seed S --out FILE`` (``-`` is stdout)."""
+    """Command line: ``python -m data.generator [--issuer ID] --count N --seed S --out FILE`` (``-`` is stdout)."""
     parser = argparse.ArgumentParser(
         prog="python -m data.generator",
         description="Write synthetic (not real) graduate document rows as CSV.",
     )
-    parser.add_argument("--count", type=_non_negative_int, default=DEFAULT_COUNT, help="rows to write")
-    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="random seed; same seed, same rows")
+    parser.add_argument(
+        "--issuer",
+        choices=tuple(ISSUER_SAMPLES),
+        help="only this issuing body's documents; count and seed default to its committed sample's",
+    )
+    parser.add_argument("--count", type=_non_negative_int, help=f"rows to write (default {DEFAULT_COUNT})")
+    parser.add_argument("--seed", type=int, help=f"random seed; same seed, same rows (default {DEFAULT_SEED})")
     parser.add_argument("--out", default="-", help="output file, or - for stdout")
     args = parser.parse_args(argv)
-    graduates = generate_graduates(args.count, args.seed)
+    sample = ISSUER_SAMPLES[args.issuer] if args.issuer else None
+    count = args.count if args.count is not None else sample.count if sample else DEFAULT_COUNT
+    seed = args.seed if args.seed is not None else sample.seed if sample else DEFAULT_SEED
+    graduates = generate_graduates(count, seed, body=sample.body if sample else None)
     if args.out == "-":
         _write_stdout(graduates)
     else:

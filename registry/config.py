@@ -16,10 +16,13 @@ class RegistryConfig:
     republish_interval: timedelta = timedelta(hours=1)  # how often `publish --every` re-signs
     snapshot_fraction: float = 0.5  # new snapshot once changes since the last exceed this share of it
     head_segment_window: int = 256  # segments a head lists; boxes further behind take the snapshot
+    snapshot_chunk_bytes: int = 64 << 20  # most bytes in one snapshot chunk (≈ 370,000 records)
 
     def __post_init__(self) -> None:
         if self.max_segment_changes < 1 or self.head_segment_window < 1:
             raise ValueError("segment sizes and windows must be positive")
+        if self.snapshot_chunk_bytes < 1024 or self.snapshot_chunk_bytes > DEFAULT_LIMITS.max_object_bytes:
+            raise ValueError("a snapshot chunk holds 1 KiB to the box's object limit")
         if not self.snapshot_fraction > 0:
             raise ValueError("snapshot_fraction must be positive")
         if self.republish_interval >= self.head_lifetime:

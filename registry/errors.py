@@ -5,6 +5,8 @@ The tree (under ``verifier.errors.OperatorError``)::
     RegistryError
     ├── ImportRejectedError   a CSV file with bad rows; nothing of it was imported
     ├── WeakCodesError        the codes a CSV file supplies look non-random; nothing was imported
+    ├── ImportChangedError    the CSV file changed while it was being imported
+    ├── ImportBusyError       another process is importing the same file right now
     ├── UnknownCodeError      no record with this code
     └── RecordStateError      the change does not fit the record's state
 """
@@ -31,14 +33,17 @@ class RowProblem:
 class ImportRejectedError(RegistryError):
     code = "import_rejected"
 
-    def __init__(self, problems: list[RowProblem]) -> None:
+    def __init__(self, problems: list[RowProblem], omitted: int = 0) -> None:
+        """``problems`` as found, in line order; ``omitted`` more were counted but not kept (a huge bad file)."""
+        total = len(problems) + omitted
         shown = "; ".join(f"line {problem.line}: {problem.message}" for problem in problems[:20])
-        more = f" (and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        more = f" (and {total - 20} more)" if total > 20 else ""
         super().__init__(
             f"Import refused, nothing was imported. {shown}{more}",
-            f"ورود داده‌ها انجام نشد و هیچ ردیفی وارد نشد. {len(problems)} ردیف مشکل دارد؛ {shown}{more}",
+            f"ورود داده‌ها انجام نشد و هیچ ردیفی وارد نشد. {total} ردیف مشکل دارد؛ {shown}{more}",
         )
         self.problems = problems
+        self.omitted = omitted
 
 
 class WeakCodesError(RegistryError):
@@ -63,6 +68,32 @@ class WeakCodesError(RegistryError):
         )
         self.bits = bits
         self.kdf_cost = kdf_cost
+
+
+class ImportChangedError(RegistryError):
+    """The file read differently from one pass to the next: someone is still writing it."""
+
+    code = "import_changed"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"{path} changed while it was being imported; let it be written completely, then import it again. "
+            "Rows imported so far stay imported.",
+            f"فایل {path} در حین ورود داده‌ها تغییر کرد؛ بگذارید نوشتن آن تمام شود و دوباره واردش کنید. "
+            "ردیف‌هایی که تا کنون وارد شده‌اند باقی می‌مانند.",
+        )
+
+
+class ImportBusyError(RegistryError):
+    """Two processes import the same file: the later one stops rather than import rows twice."""
+
+    code = "import_busy"
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            f"Another process is importing {path} into this registry right now; let it finish.",
+            f"فرایند دیگری هم‌اکنون فایل {path} را در این مخزن وارد می‌کند؛ بگذارید تمام شود.",
+        )
 
 
 class UnknownCodeError(RegistryError):

@@ -1,19 +1,24 @@
-"""Reading an import CSV: every row checked, every problem reported by line, nothing half-read.
+"""Reading an import CSV as a stream: one row at a time, every problem reported by its line.
 
 Columns (header row required, order free, no others): ``code`` (20 digits, or
 empty to have one issued), ``national_id``, ``full_name``, ``document_type``,
 ``degree_level``, ``field``, ``institution``, ``issued_on`` (ISO date). The file
 is UTF-8; a byte-order mark, as spreadsheet programs write, is accepted.
+
+Only one row is held at a time, so a file of millions of rows reads in constant
+memory. Checks that need the whole file (a code repeated in it, a code already
+issued) belong to the caller, ``registry.bulk_import``, which keeps them on disk.
 """
 
 from __future__ import annotations
 
 import csv
-import io
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
-from registry.errors import ImportRejectedError, RowProblem
+from registry.errors import RowProblem
 from verifier.errors import InputError
 from verifier.national_id import normalize_national_id
 from verifier.normalize import normalize_code
@@ -30,7 +35,17 @@ COLUMNS: tuple[str, ...] = (
     "issued_on",
 )
 MAX_FIELD_LENGTH = 300
+# A good row is under 3 KB (eight fields of at most 300 characters); a "line" far longer is
+# a binary file or a broken export, and is refused before it is held in memory.
+MAX_LINE_BYTES = 64 * 1024
 _TEXT_COLUMNS = ("full_name", "degree_level", "field", "institution")
+_BOM = b"\xef\xbb\xbf"
+
+
+class ByteLines(Protocol):
+    """What the reader needs of a file: binary lines, each at most ``size`` bytes."""
+
+    def readline(self, size: int = -1, /) -> bytes: ...
 
 
 @dataclass(frozen=True)
@@ -48,53 +63,99 @@ class ImportRow:
     issued_on: str
 
 
-def parse_import_csv(data: bytes, today: date, check_digits: str) -> list[ImportRow]:
-    """Parse and check a whole import file.
+class _LineTooLongError(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
+class _TextLines:
+    """Decoded lines of a binary stream, for ``csv``; lines that are not UTF-8 are noted, not fatal.
+
+    Decoding line by line (a newline byte never occurs inside a UTF-8 sequence) names the
+    exact line of a bad byte, and lets the rest of the file still be checked.
+    """
+
+    def __init__(self, stream: ByteLines) -> None:
+        self._stream = stream
+        self.number = 0
+        self.undecodable: list[tuple[int, str]] = []  # (line, reason) since the caller last looked
+
+    def __iter__(self) -> Iterator[str]:
+        return self
+
+    def __next__(self) -> str:
+        raw = self._stream.readline(MAX_LINE_BYTES + 1)
+        if not raw:
+            raise StopIteration
+        self.number += 1
+        if len(raw) > MAX_LINE_BYTES:
+            raise _LineTooLongError(self.number)
+        if self.number == 1 and raw.startswith(_BOM):
+            raw = raw[len(_BOM) :]
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as error:
+            self.undecodable.append((self.number, str(error.reason)))
+            return raw.decode("utf-8", errors="replace")
+
+
+def iter_import_rows(stream: ByteLines, today: date, check_digits: str) -> Iterator[ImportRow | RowProblem]:
+    """Read and check an import file row by row.
+
+    A good row yields its ``ImportRow``; a bad one yields its problems instead (one or
+    more ``RowProblem``). A bad header, a malformed CSV or an over-long line yields its
+    problem and ends the file: what follows cannot be read reliably.
 
     Args:
-        data: the file's bytes.
+        stream: the file, opened in binary mode.
         today: the registry's date; documents cannot be issued after it.
         check_digits: the issuer's check-digit scheme, for codes given in the file.
-
-    Raises:
-        ImportRejectedError: every problem found, each with its line number.
     """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise ImportRejectedError([RowProblem(0, f"the file is not UTF-8 ({error.reason})")]) from error
-    reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+    lines = _TextLines(stream)
+    reader = csv.DictReader(lines, strict=True)
     try:
         header = reader.fieldnames
     except csv.Error as error:
-        raise ImportRejectedError([RowProblem(1, f"unreadable header ({error})")]) from error
+        yield RowProblem(1, f"unreadable header ({error})")
+        return
+    except _LineTooLongError as error:
+        yield RowProblem(error.line, f"the line is longer than {MAX_LINE_BYTES} bytes; this is not an import file")
+        return
+    if lines.undecodable:
+        yield RowProblem(1, f"the file is not UTF-8 ({lines.undecodable[0][1]})")
+        return
     if not header:
-        raise ImportRejectedError([RowProblem(1, "the file is empty; a header row is required")])
+        yield RowProblem(1, "the file is empty; a header row is required")
+        return
     names = [name.strip() for name in header]
     problems = _header_problems(names)
     if problems:
-        raise ImportRejectedError(problems)
+        yield from problems
+        return
     reader.fieldnames = names
-    rows: list[ImportRow] = []
-    seen_codes: dict[str, int] = {}
+    rows = 0
     try:
         for record in reader:
+            rows += 1
             line = reader.line_num
+            if lines.undecodable:
+                yield RowProblem(line, f"the file is not UTF-8 here ({lines.undecodable[0][1]})")
+                lines.undecodable.clear()
+                continue
             row, row_problems = _check_row(record, line, today, check_digits)
-            if row and row.code:
-                if row.code in seen_codes:
-                    row_problems.append(RowProblem(line, f"code repeats the code of line {seen_codes[row.code]}"))
-                seen_codes.setdefault(row.code, line)
-            problems.extend(row_problems)
-            if row and not row_problems:
-                rows.append(row)
+            if row is not None:
+                yield row
+            yield from row_problems
     except csv.Error as error:
-        problems.append(RowProblem(reader.line_num, f"malformed CSV ({error})"))
-    if problems:
-        raise ImportRejectedError(problems)
-    if not rows:
-        raise ImportRejectedError([RowProblem(2, "the file has no data rows")])
-    return rows
+        yield RowProblem(reader.line_num, f"malformed CSV ({error})")
+        return
+    except _LineTooLongError as error:
+        yield RowProblem(error.line, f"the line is longer than {MAX_LINE_BYTES} bytes; this is not an import file")
+        return
+    if lines.undecodable:  # bad bytes in lines csv read as no row (blank, or the tail of the file)
+        yield RowProblem(lines.undecodable[0][0], f"the file is not UTF-8 here ({lines.undecodable[0][1]})")
+    elif not rows:
+        yield RowProblem(2, "the file has no data rows")
 
 
 def _header_problems(names: list[str]) -> list[RowProblem]:

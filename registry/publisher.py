@@ -10,7 +10,6 @@ server never offers a head whose objects are not there yet.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,16 +22,16 @@ from storage.database import transaction
 from storage.durable import fsync_directory, write_atomic
 from verifier.bundle import bundle_object_header, bundle_refs, encode_bundle_end, encode_bundle_prefix
 from verifier.chain import genesis_chain
-from verifier.digest import StateDigest
 from verifier.freshness import BUNDLE_CHANNEL, HTTP_CHANNEL
 from verifier.head import Head, build_head, verify_head
-from verifier.objects import HEAD_PATH, ObjectRef, SnapshotRef, snapshot_path
+from verifier.objects import HEAD_PATH, CatalogueRef, ChunkRef, ObjectRef, SnapshotRef, catalogue_path, snapshot_path
 from verifier.rows import Change, Row
 from verifier.segment import encode_segment
-from verifier.snapshot import snapshot_header, snapshot_row
+from verifier.snapshot import chunk_header, snapshot_row
 
 OBJECTS_DIR = "objects"
 _CHUNK = 1 << 16
+_HEADER_ALLOWANCE = 512  # room left in a chunk for its JSON header line
 
 
 @dataclass(frozen=True)
@@ -88,40 +87,56 @@ class Publisher:
             write_atomic(path, data)
 
     def _write_snapshot(self, seq: int, chain: str) -> SnapshotRef:
-        """Stream the current rows into a snapshot file; return its reference."""
-        store = self.registry.store
-        records = store.count_records()
-        digest = StateDigest(self.registry.issuer)
-        sha256 = hashlib.sha256()
-        size = 0
+        """Stream the current rows into snapshot chunks of at most ``snapshot_chunk_bytes``.
 
-        def chunks() -> Iterator[bytes]:
-            nonlocal size
-            header = snapshot_header(self.registry.issuer, seq, chain, records)
-            sha256.update(header)
-            size += len(header)
-            yield header
-            for lookup_id, box in store.iter_rows():
-                row = Row(lookup_id=bytes(lookup_id), box=bytes(box))
-                digest.update(row.lookup_id, row.box)
-                line = snapshot_row(row)
-                sha256.update(line)
-                size += len(line)
-                yield line
+        Rows go out in lookup-id order; a chunk closes when the next row would take it past
+        the limit. A chunk's header names its row count, so rows are staged in a pending
+        file and the header is written in front of them once the count is known.
+        """
+        issuer = self.registry.issuer
+        _, digest, records = self.registry.state()
+        limit = self.config.snapshot_chunk_bytes
+        chunks: list[ChunkRef] = []
+        pending: list[bytes] = []
+        pending_size = 0
 
-        pending = self.objects / "snapshots" / ".pending.snap"
-        write_atomic(pending, chunks())
-        ref = SnapshotRef(
-            path=snapshot_path(sha256.hexdigest()),
-            size=size,
-            sha256=sha256.hexdigest(),
-            seq=seq,
-            chain=chain,
-            records=records,
-            digest=digest.hexdigest(),
-        )
-        os.replace(pending, self.objects / ref.path)
-        fsync_directory(pending.parent)
+        def close_chunk() -> None:
+            nonlocal pending, pending_size
+            header = chunk_header(issuer, seq, chain, len(chunks), len(pending))
+            data = header + b"".join(pending)
+            sha256 = hashlib.sha256(data).hexdigest()
+            ref = ChunkRef(
+                path=snapshot_path(sha256),
+                size=len(data),
+                sha256=sha256,
+                records=len(pending),
+                seq=seq,
+                index=len(chunks),
+            )
+            self._write_object(ref.path, data)
+            chunks.append(ref)
+            pending, pending_size = [], 0
+
+        for lookup_id, box in self.registry.store.iter_rows():
+            row = snapshot_row(Row(lookup_id=bytes(lookup_id), box=bytes(box)))
+            if pending and pending_size + len(row) + _HEADER_ALLOWANCE > limit:
+                close_chunk()
+            pending.append(row)
+            pending_size += len(row)
+        if pending or not chunks:
+            close_chunk()
+        fsync_directory(self.objects / "snapshots")
+        return SnapshotRef(seq=seq, chain=chain, records=records, digest=digest, chunks=tuple(chunks))
+
+    def _write_catalogue(self) -> CatalogueRef | None:
+        """Write the issuer's catalogue as an object (unchanged catalogues share one address)."""
+        catalogue = self.registry.catalogue()
+        if catalogue.entries == 0:
+            return None
+        data = catalogue.to_bytes()
+        sha256 = hashlib.sha256(data).hexdigest()
+        ref = CatalogueRef(path=catalogue_path(sha256), size=len(data), sha256=sha256, entries=catalogue.entries)
+        self._write_object(ref.path, data)
         return ref
 
     def signed_head(
@@ -130,7 +145,7 @@ class Publisher:
         """Cut, then sign a head over the whole current state for ``channel``; verify it as a box would."""
         self.cut()
         store = self.registry.store
-        seq, digest, records = self.registry.digest()
+        seq, digest, records = self.registry.state()
         cut_seq, chain = store.cut_position()
         assert cut_seq == seq, "every change is cut before a head is signed"
         head_bytes = build_head(
@@ -144,6 +159,7 @@ class Publisher:
             profile=self.registry.profile,
             segments=store.latest_segments(self.config.head_segment_window),
             snapshot=store.latest_snapshot(),
+            catalogue=self._write_catalogue(),
             key_certificate=self.registry.key_certificate(),
             signing_key=self.registry.signing_key(),
             channel=channel,
@@ -155,7 +171,11 @@ class Publisher:
         """Write the feed into ``outdir``: listed objects first, then the new head."""
         head_bytes, head = self.signed_head(now)
         written = 0
-        listed: list[ObjectRef] = [*head.segments, *([head.snapshot] if head.snapshot else [])]
+        listed: list[ObjectRef] = [
+            *head.segments,
+            *(head.snapshot.chunks if head.snapshot else ()),
+            *([head.catalogue] if head.catalogue else []),
+        ]
         for ref in listed:
             target = outdir / ref.path
             if target.exists() and target.stat().st_size == ref.size:

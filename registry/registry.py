@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import secrets
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -530,9 +531,15 @@ class Registry:
 
     # --- state --------------------------------------------------------------------------------
 
+    def _reading(self) -> AbstractContextManager[object]:
+        """One consistent read: a transaction of its own, or the one already open."""
+        if self.connection.in_transaction:
+            return nullcontext()
+        return transaction(self.connection, immediate=False)
+
     def state(self) -> tuple[int, str, int]:
         """``(seq, content digest, records)`` of the current state, as kept change by change."""
-        with transaction(self.connection, immediate=False):
+        with self._reading():
             seq = self.store.last_seq()
             state = self._kept_state()
         return seq, state.hexdigest(), state.records
@@ -540,7 +547,7 @@ class Registry:
     def digest(self) -> tuple[int, str, int]:
         """``(seq, content digest, records)`` computed afresh from every row held (an audit of ``state``)."""
         state = StateDigest(self.issuer)
-        with transaction(self.connection, immediate=False):
+        with self._reading():
             seq = self.store.last_seq()
             state.add_many((bytes(lookup_id), bytes(box)) for lookup_id, box in self.store.iter_rows())
         return seq, state.hexdigest(), state.records

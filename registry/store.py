@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from storage.database import Connection, Migration, migrate
-from verifier.objects import SegmentRef, SnapshotRef, segment_path, snapshot_path
+from verifier.objects import ChunkRef, SegmentRef, SnapshotRef, segment_path, snapshot_path
 
 MIGRATIONS = (
     Migration(
@@ -73,7 +73,43 @@ MIGRATIONS = (
             name TEXT NOT NULL,
             PRIMARY KEY (kind, position),
             UNIQUE (kind, name)
+        );
+        CREATE TABLE snapshot_chunks (
+            seq INTEGER NOT NULL REFERENCES snapshots(seq),
+            position INTEGER NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            records INTEGER NOT NULL,
+            PRIMARY KEY (seq, position)
         )
+        """,
+    ),
+    # Imports that resume where a killed run stopped (registry.import_ledger).
+    Migration(
+        "0003_imports",
+        """
+        CREATE TABLE imports (
+            sha256 TEXT PRIMARY KEY,
+            rows INTEGER NOT NULL,
+            committed INTEGER NOT NULL DEFAULT 0,
+            last_line INTEGER NOT NULL DEFAULT 0,
+            done INTEGER NOT NULL DEFAULT 0,
+            started_at TEXT NOT NULL,
+            finished_at TEXT
+        );
+        CREATE TABLE import_codes (
+            sha256 TEXT NOT NULL,
+            line INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            PRIMARY KEY (sha256, line)
+        ) WITHOUT ROWID;
+        CREATE TABLE import_pending (
+            code TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            line INTEGER NOT NULL,
+            PRIMARY KEY (code, sha256)
+        ) WITHOUT ROWID;
+        CREATE INDEX import_pending_file ON import_pending(sha256)
         """,
     ),
 )
@@ -172,9 +208,7 @@ class RegistryStore:
         return entries
 
     def add_catalogue_entry(self, kind: str, position: int, name: str) -> None:
-        self.connection.execute(
-            "INSERT INTO catalogue (kind, position, name) VALUES (?, ?, ?)", (kind, position, name)
-        )
+        self.connection.execute("INSERT INTO catalogue (kind, position, name) VALUES (?, ?, ?)", (kind, position, name))
 
     def append_change(self, seq: int, kind: str, lookup_id: bytes, box: bytes, recorded_at: str) -> None:
         self.connection.execute(
@@ -203,7 +237,11 @@ class RegistryStore:
     def add_snapshot(self, ref: SnapshotRef) -> None:
         self.connection.execute(
             "INSERT INTO snapshots (seq, chain, sha256, size, records, digest) VALUES (?, ?, ?, ?, ?, ?)",
-            (ref.seq, ref.chain, ref.sha256, ref.size, ref.records, ref.digest),
+            (ref.seq, ref.chain, ref.chunks[0].sha256, ref.size, ref.records, ref.digest),
+        )
+        self.connection.executemany(
+            "INSERT INTO snapshot_chunks (seq, position, sha256, size, records) VALUES (?, ?, ?, ?, ?)",
+            [(ref.seq, chunk.index, chunk.sha256, chunk.size, chunk.records) for chunk in ref.chunks],
         )
 
     def latest_segments(self, limit: int) -> list[SegmentRef]:
@@ -230,14 +268,18 @@ class RegistryStore:
 
     def latest_snapshot(self) -> SnapshotRef | None:
         row = self.connection.execute(
-            "SELECT seq, chain, sha256, size, records, digest FROM snapshots ORDER BY seq DESC LIMIT 1"
+            "SELECT seq, chain, records, digest FROM snapshots ORDER BY seq DESC LIMIT 1"
         ).fetchone()
         if row is None:
             return None
-        seq, chain, sha256, size, records, digest = row
-        return SnapshotRef(
-            path=snapshot_path(sha256), size=size, sha256=sha256, seq=seq, chain=chain, records=records, digest=digest
+        seq, chain, records, digest = row
+        chunks = tuple(
+            ChunkRef(path=snapshot_path(sha256), size=size, sha256=sha256, records=count, seq=seq, index=position)
+            for position, sha256, size, count in self.connection.execute(
+                "SELECT position, sha256, size, records FROM snapshot_chunks WHERE seq = ? ORDER BY position", (seq,)
+            )
         )
+        return SnapshotRef(seq=seq, chain=chain, records=records, digest=digest, chunks=chunks)
 
     def cut_position(self) -> tuple[int, str | None]:
         """The seq and chain value of the end of the last cut segment (``None`` chain: nothing cut)."""

@@ -255,7 +255,9 @@ class BundleFetcher(Fetcher):
     def available(self, head: Head) -> Head:
         self._entries = match_bundle_entries(self.index, head)
         segments = tuple(segment for segment in head.segments if segment.sha256 in self._entries)
-        snapshot = head.snapshot if head.snapshot and head.snapshot.sha256 in self._entries else None
+        snapshot = head.snapshot
+        if snapshot is not None and any(chunk.sha256 not in self._entries for chunk in snapshot.chunks):
+            snapshot = None
         return replace(head, segments=segments, snapshot=snapshot)
 
     def fetch_object(self, ref: ObjectRef, destination: Path) -> int:

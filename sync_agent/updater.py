@@ -4,6 +4,10 @@ The order is the whole point: the head is verified in the core before anything i
 written; each object is downloaded within its announced size, checked against its
 announced hash, then parsed and applied in one transaction that also moves the
 cursor. Nothing unverified ever reaches the replica.
+
+A snapshot's chunks are all downloaded and checked before the bootstrap starts, and
+stay in the downloads folder until it is done: a sync cut off halfway (a dropped
+link, a power cut) resumes with the chunks it already has.
 """
 
 from __future__ import annotations
@@ -14,7 +18,6 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 from appliance.clock import Clock
 from appliance.replica import Replica
@@ -23,9 +26,10 @@ from sync_agent.transport import Fetcher
 from verifier.errors import ChainGapError, HashMismatchError, ReplayedHeadError
 from verifier.freshness import CHANNELS
 from verifier.head import plan_update, snapshot_plan, verify_head
-from verifier.objects import ObjectRef, check_object
+from verifier.objects import ObjectRef, SnapshotRef, check_object
+from verifier.rows import Row
 from verifier.segment import parse_segment
-from verifier.snapshot import parse_snapshot
+from verifier.snapshot import parse_chunk
 
 
 @dataclass(frozen=True)
@@ -96,17 +100,25 @@ class IssuerUpdater:
             if head.key_version <= state.key_version or rebase is None:
                 raise
             plan = rebase
-        if plan.snapshot is not None:
-            path = self._download(plan.snapshot)
-            with open(path, "rb") as handle:
-                rows = parse_snapshot(self._lines(handle), plan.snapshot, self.issuer, self.config.limits)
-                with self._writing() as replica:
-                    replica.bootstrap(self.issuer, plan.snapshot, rows, head)
+        catalogue = head.catalogue
+        with self._writing() as replica:
+            held_catalogue = replica.catalogue_sha256(self.issuer)
+        if catalogue is not None and catalogue.sha256 != held_catalogue:
+            path = self._download(catalogue)
+            with self._writing() as replica:
+                replica.store_catalogue(self.issuer, path.read_bytes(), catalogue.sha256)
             path.unlink()
+        if plan.snapshot is not None:
+            paths = [self._download(chunk) for chunk in plan.snapshot.chunks]
+            rows = self._snapshot_rows(plan.snapshot, paths)
+            with self._writing() as replica:
+                replica.bootstrap(self.issuer, plan.snapshot, rows, head)
+            for path in paths:
+                path.unlink()
         for segment in plan.segments:
             path = self._download(segment)
             with open(path, "rb") as handle:
-                changes = parse_segment(self._lines(handle), segment, self.issuer, self.config.limits)
+                changes = parse_segment(handle, segment, self.issuer, self.config.limits)
                 with self._writing() as replica:
                     replica.apply_segment(self.issuer, segment, changes, head)
             path.unlink()
@@ -128,10 +140,14 @@ class IssuerUpdater:
         self.downloaded += len(response.data)
         return response.data, response.etag
 
-    def _lines(self, handle: BinaryIO) -> Iterator[bytes]:
-        """Lines of a verified object, never reading more than one line's limit at a time."""
-        while line := handle.readline(self.config.limits.max_line_bytes + 1):
-            yield line
+    def _snapshot_rows(self, snapshot: SnapshotRef, paths: list[Path]) -> Iterator[Row]:
+        """The rows of every chunk in turn, in one lookup-id order across chunks."""
+        last: bytes | None = None
+        for chunk, path in zip(snapshot.chunks, paths, strict=True):
+            with open(path, "rb") as handle:
+                for row in parse_chunk(handle, snapshot, chunk, self.issuer, last, self.config.limits):
+                    last = row.lookup_id
+                    yield row
 
     def _download(self, ref: ObjectRef) -> Path:
         """Fetch an object into the downloads folder and check its size and hash."""

@@ -15,17 +15,22 @@ from pathlib import Path
 import pytest
 
 from data.generator import (
+    BODIES,
     CSV_COLUMNS,
     DOCUMENT_TYPES,
+    FEMALE_FIRST_NAMES,
     INSTITUTIONS,
+    ISSUER_SAMPLES,
     Graduate,
     generate_graduates,
+    generate_issuer_sample,
     main,
     write_csv,
 )
 from verifier.national_id import is_valid_national_id
 
-SAMPLE_CSV = Path(__file__).parent.parent / "data" / "sample.csv"
+DATA = Path(__file__).parent.parent / "data"
+SAMPLE_CSV = DATA / "sample.csv"
 LATEST = datetime.date(2026, 11, 1)
 PERSIAN_LETTERS = frozenset("آابپتثجچحخدذرزژسشصضطظعغفقکگلمنوهیئ")
 ZWNJ = "\u200c"
@@ -175,3 +180,74 @@ def test_main_writes_file_with_defaults(tmp_path: Path) -> None:
     out = tmp_path / "sample.csv"
     assert main(["--out", str(out)]) == 0
     assert out.read_bytes() == SAMPLE_CSV.read_bytes()
+
+
+# --- one sample per issuing body, for the demo's five registries -------------------------------
+
+
+@pytest.fixture(scope="module")
+def issuer_samples() -> dict[str, list[Graduate]]:
+    return {issuer: list(generate_issuer_sample(issuer)) for issuer in ISSUER_SAMPLES}
+
+
+def test_there_is_one_sample_per_body() -> None:
+    assert set(ISSUER_SAMPLES) == {"msrt", "behdasht", "azad", "hawzeh", "jz"}
+    assert sorted(sample.body for sample in ISSUER_SAMPLES.values()) == sorted(BODIES)
+
+
+@pytest.mark.parametrize("issuer", sorted(ISSUER_SAMPLES))
+def test_committed_issuer_sample_matches_generator(issuer: str, issuer_samples: dict[str, list[Graduate]]) -> None:
+    committed = (DATA / f"sample-{issuer}.csv").read_bytes().decode("utf-8")
+    assert committed == _csv_text(issuer_samples[issuer])
+    assert 60 <= len(issuer_samples[issuer]) <= 120
+
+
+@pytest.mark.parametrize("issuer", sorted(ISSUER_SAMPLES))
+def test_main_writes_an_issuers_committed_sample(issuer: str, tmp_path: Path) -> None:
+    out = tmp_path / f"sample-{issuer}.csv"
+    assert main(["--issuer", issuer, "--out", str(out)]) == 0
+    assert out.read_bytes() == (DATA / f"sample-{issuer}.csv").read_bytes()
+
+
+def test_an_issuers_sample_holds_only_its_bodys_institutions(issuer_samples: dict[str, list[Graduate]]) -> None:
+    for issuer, rows in issuer_samples.items():
+        body = ISSUER_SAMPLES[issuer].body
+        assert {g.institution for g in rows} <= set(INSTITUTIONS[body]), issuer
+
+
+def test_an_issuers_sample_has_a_pair_and_diplomas_for_the_demo(issuer_samples: dict[str, list[Graduate]]) -> None:
+    for issuer, rows in issuer_samples.items():
+        assert _pairs(rows), issuer
+        assert sum(g.document_type == "diploma" for g in rows) >= 3, issuer
+
+
+def test_degree_levels_fit_each_body(issuer_samples: dict[str, list[Graduate]]) -> None:
+    levels = {issuer: {g.degree_level for g in rows} for issuer, rows in issuer_samples.items()}
+    for seminary in ("hawzeh", "jz"):
+        assert all(level.startswith("سطح ") for level in levels[seminary]), seminary
+    assert "سطح ۱" in {g.degree_level for g in generate_graduates(2000, seed=1, body="seminary")}
+    assert "سطح ۱" not in {g.degree_level for g in generate_graduates(2000, seed=1, body="zahra")}
+    for university in ("msrt", "behdasht", "azad"):
+        assert not any(level.startswith("سطح") for level in levels[university]), university
+    assert "دکتری حرفه\u200cای" in levels["behdasht"]
+    assert {"پزشکی", "پرستاری"} <= {g.field for g in generate_graduates(2000, seed=1, body="health")}
+
+
+def test_jamiat_al_zahra_is_written_without_a_zwnj_and_teaches_women(
+    issuer_samples: dict[str, list[Graduate]],
+) -> None:
+    assert {g.institution for g in issuer_samples["jz"]} == {"جامعةالزهرا"}
+    assert all(g.full_name.split(" ")[0] in FEMALE_FIRST_NAMES for g in issuer_samples["jz"])
+
+
+def test_no_national_id_recurs_between_the_issuers_samples(issuer_samples: dict[str, list[Graduate]]) -> None:
+    owners: dict[str, set[str]] = {}
+    for issuer, rows in issuer_samples.items():
+        for graduate in rows:
+            owners.setdefault(graduate.national_id, set()).add(issuer)
+    assert all(len(issuers) == 1 for issuers in owners.values())
+
+
+def test_an_unknown_body_is_rejected() -> None:
+    with pytest.raises(ValueError):
+        generate_graduates(5, body="msrt")

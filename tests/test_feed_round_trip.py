@@ -61,7 +61,7 @@ def test_ten_thousand_records_with_revocations_and_supersessions_round_trip(
 
     def status_of(code: str) -> str:
         keys = derive_record_keys(code, registry.issuer, registry.profile.kdf)
-        return RecordPayload.from_bytes(unseal(reader.rows[keys.lookup_id], keys, registry.issuer)).status
+        return reader.payload(keys.lookup_id, keys).status
 
     assert {status_of(code) for code in revoked} == {"revoked"}
     assert {status_of(old) for old, _ in pairs} == {"superseded"}

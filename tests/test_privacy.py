@@ -12,7 +12,7 @@ import pytest
 
 from registry.publisher import Publisher
 from registry.registry import Registry
-from sehat.demo import build_demo_registry, sample_csv
+from sehat.demo import DEMO_BODIES, build_demo_registries, sample_csv
 from tests.conftest import NOW
 
 
@@ -31,23 +31,30 @@ def _forms(text: str) -> set[bytes]:
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A demo registry from the sample data, with its feed, a bundle and a QR image."""
+    """The five demo registries from their sample data, each with its feed and a bundle."""
     root = tmp_path_factory.mktemp("privacy")
-    build_demo_registry(root / "registry", kdf_cost=1)
-    with Registry.open(root / "registry") as registry:
-        publisher = Publisher(registry)
-        publisher.publish(root / "feed", NOW)
-        publisher.write_bundle(root / "usb.sehat", NOW)
+    for demo in build_demo_registries(root, kdf_cost=1):
+        with Registry.open(demo.directory) as registry:
+            publisher = Publisher(registry)
+            publisher.publish(root / "feed" / demo.issuer, NOW)
+            publisher.write_bundle(root / f"usb-{demo.issuer}.sehat", NOW)
     return root
 
 
+def _bundles(root: Path) -> list[Path]:
+    return sorted(root.glob("usb-*.sehat"))
+
+
 def _secrets() -> list[tuple[str, str]]:
-    rows = list(csv.DictReader(io.StringIO(sample_csv().decode("utf-8"))))
+    rows = [row for body in DEMO_BODIES for row in csv.DictReader(io.StringIO(sample_csv(body.issuer).decode("utf-8")))]
+    # Levels, fields and institutions are public (the issuer's catalogue spells them out), and a
+    # name part may be found inside one («زهرا» in «جامعةالزهرا», «امیر» in «امیرکبیر»).
+    public = " ".join(row[column] for row in rows for column in ("degree_level", "field", "institution"))
     found = []
     for row in rows:
         found.append(("full_name", row["full_name"]))
         found.append(("national_id", row["national_id"]))
-        found.extend(("name part", part) for part in row["full_name"].split() if len(part) >= 4)
+        found.extend(("name part", part) for part in row["full_name"].split() if len(part) >= 4 and part not in public)
     return found
 
 
@@ -56,8 +63,8 @@ def _files(root: Path) -> list[Path]:
 
 
 def test_the_feed_and_bundle_hold_no_name_or_national_id(exported: Path) -> None:
-    files = [*_files(exported / "feed"), exported / "usb.sehat"]
-    assert len(files) >= 3
+    files = [*_files(exported / "feed"), *_bundles(exported)]
+    assert len(_bundles(exported)) == len(DEMO_BODIES) and len(files) >= 3 * len(DEMO_BODIES)
     contents = {path: path.read_bytes() for path in files}
     for what, secret in _secrets():
         for form in _forms(secret):
@@ -66,8 +73,8 @@ def test_the_feed_and_bundle_hold_no_name_or_national_id(exported: Path) -> None
 
 
 def test_the_registry_directory_holds_no_name_or_national_id_in_plain_bytes(exported: Path) -> None:
-    contents = {path: path.read_bytes() for path in _files(exported / "registry")}
-    assert any(path.name == "registry.db" for path in contents)
+    contents = {path: path.read_bytes() for path in _files(exported / "registries")}
+    assert sum(path.name == "registry.db" for path in contents) == len(DEMO_BODIES)
     for what, secret in _secrets():
         for form in _forms(secret):
             for path, data in contents.items():
@@ -75,8 +82,10 @@ def test_the_registry_directory_holds_no_name_or_national_id_in_plain_bytes(expo
 
 
 def test_the_feed_holds_no_code(exported: Path) -> None:
-    with Registry.open(exported / "registry") as registry:
-        codes = [row[0] for row in registry.connection.execute("SELECT code FROM records")]
-    data = b"".join(path.read_bytes() for path in [*_files(exported / "feed"), exported / "usb.sehat"])
+    codes: list[str] = []
+    for body in DEMO_BODIES:
+        with Registry.open(exported / "registries" / body.issuer) as registry:
+            codes.extend(row[0] for row in registry.connection.execute("SELECT code FROM records"))
+    data = b"".join(path.read_bytes() for path in [*_files(exported / "feed"), *_bundles(exported)])
     assert codes
     assert not [code for code in codes if code.encode() in data]

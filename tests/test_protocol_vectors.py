@@ -12,6 +12,7 @@ import pytest
 
 from tests.support.vectors import compute_vectors
 from verifier.head import verify_head
+from verifier.catalogue import Catalogue
 from verifier.records import RecordPayload
 from verifier.sealing import KdfParams, RecordKeys, derive_record_keys, unseal
 from verifier.signing import TrustAnchor
@@ -43,7 +44,9 @@ def test_the_documented_box_opens_to_the_documented_payload(documented: dict[str
     keys = RecordKeys(bytes.fromhex(documented["lookup_id_hex"]), bytes.fromhex(documented["payload_key_hex"]))
     plaintext = unseal(bytes.fromhex(documented["box_hex"]), keys, documented["inputs"]["issuer"])
     assert plaintext.decode("utf-8") == documented["payload"]
-    assert RecordPayload.from_bytes(plaintext).holder_name == "آزاده نمونه"
+    catalogue = Catalogue.from_bytes(documented["catalogue"].encode("ascii"), documented["inputs"]["issuer"])
+    payload = RecordPayload.from_bytes(plaintext, catalogue)
+    assert (payload.holder_name, payload.document.institution) == ("آزاده نمونه", "دانشگاه نمونه")
 
 
 def test_the_documented_head_verifies_under_the_documented_root(documented: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ def opened(registry: Registry, code: str) -> RecordPayload:
     record = registry.lookup(code)
     keys = derive_record_keys(code, registry.issuer, FAST_KDF)
     assert keys.lookup_id == record.lookup_id
-    return RecordPayload.from_bytes(unseal(record.box, keys, registry.issuer))
+    return RecordPayload.from_bytes(unseal(record.box, keys, registry.issuer), registry.catalogue())
 
 
 @pytest.fixture

@@ -44,7 +44,9 @@ def test_readers_see_a_large_delta_all_or_nothing(simulator: FeedSimulator, box:
                         for key in keys:
                             box_bytes = replica.lookup(simulator.issuer, key.lookup_id)
                             assert box_bytes is not None
-                            payload = RecordPayload.from_bytes(unseal(box_bytes, key, simulator.issuer))
+                            payload = RecordPayload.from_bytes(
+                                unseal(box_bytes, key, simulator.issuer), replica.catalogue(simulator.issuer)
+                            )
                             statuses.append(payload.status)
                     observed.append(frozenset(statuses))
                     first_read.set()

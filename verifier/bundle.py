@@ -2,10 +2,11 @@
 
 Layout (every byte is accounted for, so any flipped byte is caught)::
 
-    SEHAT-BUNDLE 1\\n
+    SEHAT-BUNDLE 2\\n
     head <size>\\n<head bytes>\\n
-    segment <sha256> <size>\\n<bytes>\\n        (zero or more segments and
-    snapshot <sha256> <size>\\n<bytes>\\n       at most one snapshot, any order)
+    catalogue <sha256> <size>\\n<bytes>\\n      (at most one: the issuer's catalogue)
+    chunk <sha256> <size>\\n<bytes>\\n          (the chunks of at most one snapshot)
+    segment <sha256> <size>\\n<bytes>\\n        (zero or more segments; any order)
     end <object count>\\n
 
 The head is the signed head, verified exactly as if it had been downloaded; each
@@ -24,9 +25,9 @@ from typing import BinaryIO
 from verifier.errors import MalformedObjectError
 from verifier.head import Head
 from verifier.limits import DEFAULT_LIMITS, FeedLimits
-from verifier.objects import ObjectRef, SegmentRef, SnapshotRef
+from verifier.objects import ChunkRef, ObjectRef, SegmentRef
 
-MAGIC = b"SEHAT-BUNDLE 1\n"
+MAGIC = b"SEHAT-BUNDLE 2\n"
 _NAME = "bundle"
 _MAX_HEADER_LINE = 128
 
@@ -47,9 +48,17 @@ class BundleIndex:
     entries: tuple[BundleEntry, ...]
 
 
+_KINDS = (b"segment", b"chunk", b"catalogue")
+
+
+def object_kind(ref: ObjectRef) -> str:
+    if isinstance(ref, SegmentRef):
+        return "segment"
+    return "chunk" if isinstance(ref, ChunkRef) else "catalogue"
+
+
 def bundle_object_header(ref: ObjectRef) -> bytes:
-    kind = "segment" if isinstance(ref, SegmentRef) else "snapshot"
-    return f"{kind} {ref.sha256} {ref.size}\n".encode("ascii")
+    return f"{object_kind(ref)} {ref.sha256} {ref.size}\n".encode("ascii")
 
 
 def encode_bundle_prefix(head: bytes) -> bytes:
@@ -115,7 +124,7 @@ def index_bundle(stream: BinaryIO, limits: FeedLimits = DEFAULT_LIMITS) -> Bundl
             if _parse_size(fields[1], limits.max_bundle_objects) != len(entries):
                 raise MalformedObjectError(_NAME, "object count at the end does not match")
             break
-        if len(fields) != 3 or fields[0] not in (b"segment", b"snapshot"):
+        if len(fields) != 3 or fields[0] not in _KINDS:
             raise MalformedObjectError(_NAME, "damaged object header")
         sha256 = fields[1].decode("ascii", errors="replace")
         if len(sha256) != 64 or any(char not in "0123456789abcdef" for char in sha256):
@@ -143,14 +152,15 @@ def match_bundle_entries(index: BundleIndex, head: Head) -> dict[str, BundleEntr
     """
     listed: dict[str, ObjectRef] = {segment.sha256: segment for segment in head.segments}
     if head.snapshot is not None:
-        listed[head.snapshot.sha256] = head.snapshot
+        listed.update((chunk.sha256, chunk) for chunk in head.snapshot.chunks)
+    if head.catalogue is not None:
+        listed[head.catalogue.sha256] = head.catalogue
     matched: dict[str, BundleEntry] = {}
     for entry in index.entries:
         ref = listed.get(entry.sha256)
         if ref is None:
             raise MalformedObjectError(_NAME, f"holds object {entry.sha256[:12]}… that its head does not list")
-        expected_kind = "segment" if isinstance(ref, SegmentRef) else "snapshot"
-        if entry.kind != expected_kind or entry.size != ref.size:
+        if entry.kind != object_kind(ref) or entry.size != ref.size:
             raise MalformedObjectError(_NAME, f"object {ref.name} is framed differently from the head's listing")
         if entry.sha256 in matched:
             raise MalformedObjectError(_NAME, f"holds {ref.name} twice")
@@ -161,19 +171,21 @@ def match_bundle_entries(index: BundleIndex, head: Head) -> dict[str, BundleEntr
 def bundle_refs(head: Head, since_seq: int | None) -> list[ObjectRef]:
     """Choose which of a head's objects a bundle carries for boxes at ``since_seq``.
 
-    Deltas when the head lists a segment that starts right after ``since_seq``;
-    otherwise the snapshot and the segments after it. ``None`` means a new box.
+    The catalogue always; then deltas when the head lists a segment that starts right
+    after ``since_seq``, otherwise the snapshot's chunks and the segments after it.
+    ``None`` means a new box.
     """
+    catalogue: list[ObjectRef] = [head.catalogue] if head.catalogue is not None else []
     if since_seq is not None:
         for index, segment in enumerate(head.segments):
             if segment.first_seq == since_seq + 1:
-                return list(head.segments[index:])
+                return catalogue + list(head.segments[index:])
         if since_seq == head.seq:
-            return []
-    snapshot: SnapshotRef | None = head.snapshot
+            return catalogue
+    snapshot = head.snapshot
     if snapshot is None:
-        return list(head.segments)
-    refs: list[ObjectRef] = [snapshot]
+        return catalogue + list(head.segments)
+    refs: list[ObjectRef] = [*catalogue, *snapshot.chunks]
     refs.extend(segment for segment in head.segments if segment.first_seq > snapshot.seq)
     return refs
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 
-_GENESIS_DOMAIN = b"sehat/genesis/v1\x00"
-_CHAIN_DOMAIN = b"sehat/chain/v1\x00"
+_GENESIS_DOMAIN = b"sehat/genesis/v2\x00"
+_CHAIN_DOMAIN = b"sehat/chain/v2\x00"
 
 
 def genesis_chain(issuer: str) -> str:

@@ -12,10 +12,9 @@ pinned anchor, what the box accepted before and the time go in; a ``Head`` or a
 named ``FeedError`` comes out. The time rules it applies (clock floor, judging time,
 lifetime caps) are in ``verifier.freshness``.
 
-Format 2 adds ``channel`` to the signed body: the channel (``http`` or ``bundle``) the
-head was made for, so that a copy of a USB bundle's long-lived head cannot be served
-as an online feed's. Heads of format 1 still verify, held to the cap of the channel
-they arrive by.
+The signed body names the ``channel`` (``http`` or ``bundle``) the head was made
+for, so that a copy of a USB bundle's long-lived head cannot be served as an online
+feed's. Format 3 is feed protocol 2: snapshots in chunks and the issuer's catalogue.
 """
 
 from __future__ import annotations
@@ -48,7 +47,7 @@ from verifier.errors import (
 )
 from verifier.freshness import CHANNELS, HTTP_CHANNEL, check_issued_at, check_lifetime, floor_for, judging_time
 from verifier.limits import DEFAULT_LIMITS, FeedLimits
-from verifier.objects import SegmentRef, SnapshotRef
+from verifier.objects import CatalogueRef, SegmentRef, SnapshotRef
 from verifier.sealing import KdfParams
 from verifier.signing import (
     SigningKeyCertificate,
@@ -60,8 +59,7 @@ from verifier.signing import (
 )
 
 HEAD_TYPE = "sehat/head"
-HEAD_FORMAT = 2
-_READABLE_FORMATS = (1, 2)  # format 1 heads (no ``channel``) verify until every registry re-signs
+HEAD_FORMAT = 3  # feed protocol 2
 _NAME = "head"
 
 
@@ -125,8 +123,9 @@ class Head:
     profile: IssuerProfile
     segments: tuple[SegmentRef, ...]
     snapshot: SnapshotRef | None
+    catalogue: CatalogueRef | None
     key_version: int
-    channel: str | None = None  # what the head was made for; None for a format-1 head
+    channel: str
 
 
 @dataclass(frozen=True)
@@ -154,6 +153,7 @@ def build_head(
     profile: IssuerProfile,
     segments: list[SegmentRef],
     snapshot: SnapshotRef | None,
+    catalogue: CatalogueRef | None,
     key_certificate: dict[str, Any],
     signing_key: Ed25519PrivateKey,
     channel: str = HTTP_CHANNEL,
@@ -179,6 +179,7 @@ def build_head(
         "profile": profile.to_dict(),
         "segments": [segment.to_dict() for segment in segments],
         "snapshot": snapshot.to_dict() if snapshot else None,
+        "catalogue": catalogue.to_dict() if catalogue else None,
         "signing_key": key_certificate,
     }
     return canonical_json(sign_envelope(signed, signing_key))
@@ -197,9 +198,10 @@ _HEAD_FIELDS = {
     "profile",
     "segments",
     "snapshot",
+    "catalogue",
     "signing_key",
+    "channel",
 }
-_HEAD_FIELDS_BY_FORMAT = {1: _HEAD_FIELDS, 2: _HEAD_FIELDS | {"channel"}}
 
 
 def verify_head(
@@ -246,10 +248,10 @@ def verify_head(
         raise MalformedObjectError(_NAME, f"larger than {limits.max_head_bytes} bytes")
     signed, signatures = split_envelope(parse_json_object(data, _NAME), _NAME)
     head_format = signed.get("format")
-    if signed.get("type") != HEAD_TYPE or type(head_format) is not int or head_format not in _READABLE_FORMATS:
+    if signed.get("type") != HEAD_TYPE or type(head_format) is not int or head_format != HEAD_FORMAT:
         raise MalformedObjectError(_NAME, "not a head of a known format")
-    require_fields(signed, _HEAD_FIELDS_BY_FORMAT[head_format], _NAME)
-    if head_format >= 2 and signed["channel"] not in CHANNELS:
+    require_fields(signed, _HEAD_FIELDS, _NAME)
+    if signed["channel"] not in CHANNELS:
         raise MalformedObjectError(_NAME, "names an unknown channel")
     if signed["issuer"] != anchor.issuer:
         raise WrongIssuerError(_NAME, f"of issuer {signed['issuer']!r}, expected {anchor.issuer!r}")
@@ -277,12 +279,15 @@ def _parse_signed_head(signed: dict[str, Any], certificate: SigningKeyCertificat
     segments_raw = require(signed, "segments", list, _NAME)
     if len(segments_raw) > limits.max_segments_listed:
         raise MalformedObjectError(_NAME, "lists more segments than the limit")
-    sizes = [entry.get("size") for entry in segments_raw if isinstance(entry, dict)]
-    if isinstance(signed["snapshot"], dict):
-        sizes.append(signed["snapshot"].get("size"))
-    if any(isinstance(size, int) and size > limits.max_object_bytes for size in sizes):
-        raise MalformedObjectError(_NAME, f"lists an object larger than {limits.max_object_bytes} bytes")
     snapshot_raw = signed["snapshot"]
+    catalogue_raw = signed["catalogue"]
+    snapshot = (
+        SnapshotRef.from_dict(snapshot_raw, _NAME, limits.max_snapshot_chunks) if snapshot_raw is not None else None
+    )
+    segments = tuple(SegmentRef.from_dict(entry, _NAME) for entry in segments_raw)
+    sizes = [segment.size for segment in segments] + [chunk.size for chunk in (snapshot.chunks if snapshot else ())]
+    if any(size > limits.max_object_bytes for size in sizes):
+        raise MalformedObjectError(_NAME, f"lists an object larger than {limits.max_object_bytes} bytes")
     issued_at = parse_timestamp(signed["issued_at"], _NAME, "issued_at")
     expires = parse_timestamp(signed["expires"], _NAME, "expires")
     if expires <= issued_at:
@@ -296,10 +301,15 @@ def _parse_signed_head(signed: dict[str, Any], certificate: SigningKeyCertificat
         issued_at=issued_at,
         expires=expires,
         profile=IssuerProfile.from_dict(signed["profile"], _NAME),
-        segments=tuple(SegmentRef.from_dict(entry, _NAME) for entry in segments_raw),
-        snapshot=SnapshotRef.from_dict(snapshot_raw, _NAME) if snapshot_raw is not None else None,
+        segments=segments,
+        snapshot=snapshot,
+        catalogue=(
+            CatalogueRef.from_dict(catalogue_raw, _NAME, limits.max_catalogue_bytes)
+            if catalogue_raw is not None
+            else None
+        ),
         key_version=certificate.version,
-        channel=signed.get("channel"),
+        channel=signed["channel"],
     )
 
 
@@ -322,6 +332,8 @@ def _check_listing(head: Head) -> None:
         raise MalformedObjectError(_NAME, "an empty feed must carry the genesis chain")
     if head.seq > 0 and not head.segments and (snapshot is None or snapshot.seq != head.seq):
         raise MalformedObjectError(_NAME, "lists nothing that reaches its seq")
+    if head.records > 0 and head.catalogue is None:
+        raise MalformedObjectError(_NAME, "holds records but lists no catalogue to read them by")
 
 
 @dataclass(frozen=True)
@@ -374,8 +386,10 @@ def plan_update(head: Head, cursor_seq: int, cursor_chain: str) -> UpdatePlan:
     if via_snapshot is not None and via_snapshot.snapshot is not None and via_snapshot.snapshot.seq <= cursor_seq:
         via_snapshot = None
     if delta is not None:
+        # A new box takes the snapshot: it holds each record once, where the history from
+        # genesis may carry it many times over.
         by_delta = UpdatePlan(snapshot=None, segments=delta)
-        if via_snapshot is None or by_delta.download_bytes <= via_snapshot.download_bytes:
+        if via_snapshot is None or (cursor_seq > 0 and by_delta.download_bytes <= via_snapshot.download_bytes):
             return by_delta
     if via_snapshot is None:
         raise ChainGapError(_NAME, f"lists nothing that continues from seq {cursor_seq}")

@@ -22,10 +22,12 @@ LATEST_TIMESTAMP = datetime(2200, 1, 1, tzinfo=UTC)  # leaves room for any arith
 @dataclass(frozen=True)
 class FeedLimits:
     max_head_bytes: int = 1 << 20  # bytes; a head lists at most a few hundred objects
-    max_line_bytes: int = 16 << 10  # bytes; one change or snapshot row, JSON-encoded
+    max_line_bytes: int = 16 << 10  # bytes; the JSON header line of a segment or snapshot chunk
     max_box_bytes: int = 8 << 10  # bytes; one sealed payload
-    max_object_bytes: int = 4 << 30  # bytes; one segment or snapshot file
+    max_object_bytes: int = 4 << 30  # bytes; one segment, snapshot chunk or catalogue
+    max_catalogue_bytes: int = 16 << 20  # bytes; an issuer's catalogue of public names
     max_segments_listed: int = 4096  # entries in a head's segment list
+    max_snapshot_chunks: int = 4096  # chunks of one snapshot
     max_bundle_objects: int = 8192  # objects in one offline bundle
     max_clock_skew: timedelta = timedelta(hours=24)  # how far past the box's time a head may be issued
     max_http_head_lifetime: timedelta = timedelta(days=7)  # expires − issued_at of a head made for HTTP

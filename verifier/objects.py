@@ -18,12 +18,14 @@ from verifier.errors import HashMismatchError, LengthMismatchError, MalformedObj
 
 SEGMENT_DIR = "segments"
 SNAPSHOT_DIR = "snapshots"
+CATALOGUE_DIR = "catalogues"
 SEGMENT_SUFFIX = ".seg"
 SNAPSHOT_SUFFIX = ".snap"
+CATALOGUE_SUFFIX = ".cat"
 HEAD_PATH = "head.json"
 
 _HEX64 = 64
-_PATH_PATTERN = re.compile(r"^(segments/[0-9a-f]{64}\.seg|snapshots/[0-9a-f]{64}\.snap)$")
+_PATH_PATTERN = re.compile(r"^(segments/[0-9a-f]{64}\.seg|snapshots/[0-9a-f]{64}\.snap|catalogues/[0-9a-f]{64}\.cat)$")
 
 
 def segment_path(sha256: str) -> str:
@@ -32,6 +34,10 @@ def segment_path(sha256: str) -> str:
 
 def snapshot_path(sha256: str) -> str:
     return f"{SNAPSHOT_DIR}/{sha256}{SNAPSHOT_SUFFIX}"
+
+
+def catalogue_path(sha256: str) -> str:
+    return f"{CATALOGUE_DIR}/{sha256}{CATALOGUE_SUFFIX}"
 
 
 @dataclass(frozen=True)
@@ -84,53 +90,129 @@ class SegmentRef:
 
 
 @dataclass(frozen=True)
-class SnapshotRef:
-    """A snapshot as its head lists it: the whole state at ``seq``."""
+class ChunkRef:
+    """One chunk of a snapshot: ``records`` rows, the next stretch of the lookup-id order."""
 
     path: str
     size: int
     sha256: str
-    seq: int
-    chain: str
     records: int
-    digest: str
+    seq: int = 0  # the snapshot's seq and this chunk's place, for messages only
+    index: int = 0
 
     @property
     def name(self) -> str:
-        return f"snapshot at seq {self.seq}"
+        return f"snapshot at seq {self.seq}, chunk {self.index + 1}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "size": self.size,
-            "sha256": self.sha256,
-            "seq": self.seq,
-            "chain": self.chain,
-            "records": self.records,
-            "digest": self.digest,
-        }
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "records": self.records}
 
     @classmethod
-    def from_dict(cls, fields: Any, object_name: str) -> SnapshotRef:
+    def from_dict(cls, fields: Any, object_name: str, seq: int, index: int) -> ChunkRef:
         if not isinstance(fields, dict):
-            raise MalformedObjectError(object_name, "snapshot entry is not an object")
-        require_fields(fields, {"path", "size", "sha256", "seq", "chain", "records", "digest"}, object_name)
+            raise MalformedObjectError(object_name, "snapshot chunk entry is not an object")
+        require_fields(fields, {"path", "size", "sha256", "records"}, object_name)
         sha256 = require_hex(fields, "sha256", _HEX64, object_name)
         ref = cls(
             path=fields["path"],
             size=require_count(fields, "size", object_name, minimum=1),
             sha256=sha256,
-            seq=require_count(fields, "seq", object_name, minimum=1),
-            chain=require_hex(fields, "chain", _HEX64, object_name),
             records=require_count(fields, "records", object_name),
-            digest=require_hex(fields, "digest", _HEX64, object_name),
+            seq=seq,
+            index=index,
         )
         if ref.path != snapshot_path(sha256):
-            raise MalformedObjectError(object_name, f"snapshot path {ref.path!r} is not its content address")
+            raise MalformedObjectError(object_name, f"snapshot chunk path {ref.path!r} is not its content address")
         return ref
 
 
-ObjectRef = SegmentRef | SnapshotRef
+@dataclass(frozen=True)
+class SnapshotRef:
+    """A snapshot as its head lists it: the whole state at ``seq``, in chunks of bounded size."""
+
+    seq: int
+    chain: str
+    records: int
+    digest: str
+    chunks: tuple[ChunkRef, ...]
+
+    @property
+    def name(self) -> str:
+        return f"snapshot at seq {self.seq}"
+
+    @property
+    def size(self) -> int:
+        return sum(chunk.size for chunk in self.chunks)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "chain": self.chain,
+            "records": self.records,
+            "digest": self.digest,
+            "chunks": [chunk.to_dict() for chunk in self.chunks],
+        }
+
+    @classmethod
+    def from_dict(cls, fields: Any, object_name: str, max_chunks: int) -> SnapshotRef:
+        if not isinstance(fields, dict):
+            raise MalformedObjectError(object_name, "snapshot entry is not an object")
+        require_fields(fields, {"seq", "chain", "records", "digest", "chunks"}, object_name)
+        seq = require_count(fields, "seq", object_name, minimum=1)
+        raw_chunks = fields["chunks"]
+        if not isinstance(raw_chunks, list) or not raw_chunks or len(raw_chunks) > max_chunks:
+            raise MalformedObjectError(object_name, f"a snapshot lists 1–{max_chunks} chunks")
+        chunks = tuple(ChunkRef.from_dict(chunk, object_name, seq, index) for index, chunk in enumerate(raw_chunks))
+        ref = cls(
+            seq=seq,
+            chain=require_hex(fields, "chain", _HEX64, object_name),
+            records=require_count(fields, "records", object_name),
+            digest=require_hex(fields, "digest", _HEX64, object_name),
+            chunks=chunks,
+        )
+        if sum(chunk.records for chunk in chunks) != ref.records:
+            raise MalformedObjectError(object_name, "the snapshot's chunks do not add up to its record count")
+        if len({chunk.sha256 for chunk in chunks}) != len(chunks):
+            raise MalformedObjectError(object_name, "a snapshot lists the same chunk twice")
+        return ref
+
+
+@dataclass(frozen=True)
+class CatalogueRef:
+    """The issuer's catalogue of public names, as its head lists it."""
+
+    path: str
+    size: int
+    sha256: str
+    entries: int
+
+    @property
+    def name(self) -> str:
+        return "catalogue"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": self.path, "size": self.size, "sha256": self.sha256, "entries": self.entries}
+
+    @classmethod
+    def from_dict(cls, fields: Any, object_name: str, max_bytes: int) -> CatalogueRef:
+        if not isinstance(fields, dict):
+            raise MalformedObjectError(object_name, "catalogue entry is not an object")
+        require_fields(fields, {"path", "size", "sha256", "entries"}, object_name)
+        sha256 = require_hex(fields, "sha256", _HEX64, object_name)
+        ref = cls(
+            path=fields["path"],
+            size=require_count(fields, "size", object_name, minimum=1),
+            sha256=sha256,
+            entries=require_count(fields, "entries", object_name),
+        )
+        if ref.path != catalogue_path(sha256):
+            raise MalformedObjectError(object_name, f"catalogue path {ref.path!r} is not its content address")
+        if ref.size > max_bytes:
+            raise MalformedObjectError(object_name, "the catalogue is larger than the limit")
+        return ref
+
+
+ObjectRef = SegmentRef | ChunkRef | CatalogueRef
 
 
 def is_object_path(path: str) -> bool:

@@ -14,16 +14,17 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from verifier.catalogue import Catalogue
 from verifier.chain import genesis_chain
 from verifier.digest import state_digest
 from verifier.head import IssuerProfile, build_head
-from verifier.objects import SnapshotRef, snapshot_path
+from verifier.objects import CatalogueRef, ChunkRef, SnapshotRef, catalogue_path, snapshot_path
 from verifier.records import Document, RecordPayload
 from verifier.rows import Change, Row
-from verifier.sealing import KdfParams, derive_record_keys, seal
+from verifier.sealing import KdfParams, derive_master, issuer_keys, seal
 from verifier.segment import encode_segment
 from verifier.signing import make_key_certificate, public_key_bytes
-from verifier.snapshot import snapshot_header, snapshot_row
+from verifier.snapshot import chunk_header, snapshot_row
 
 ISSUER = "vector-uni"
 CODE = "12345678901234567890"
@@ -43,27 +44,38 @@ PAYLOAD = RecordPayload(
     holder_name="آزاده نمونه",
     national_id="0499370899",
 )
+CATALOGUE = Catalogue(
+    issuer=ISSUER, degree_levels=("کارشناسی",), fields=("مهندسی کامپیوتر",), institutions=("دانشگاه نمونه",)
+)
+
+
+def _position(kind: str, name: str) -> int:
+    return CATALOGUE.names(kind).index(name)
 
 
 def compute_vectors() -> dict[str, Any]:
     root = Ed25519PrivateKey.from_private_bytes(ROOT_SEED)
     signing = Ed25519PrivateKey.from_private_bytes(SIGNING_SEED)
     kdf = KdfParams()
-    keys = derive_record_keys(CODE, ISSUER, kdf)
-    plaintext = PAYLOAD.to_bytes()
+    master = derive_master(CODE, kdf)
+    keys = issuer_keys(master, ISSUER)
+    plaintext = PAYLOAD.to_bytes(_position)
     box = seal(plaintext, keys, ISSUER, NONCE)
     segment, segment_ref = encode_segment(ISSUER, genesis_chain(ISSUER), [Change(1, keys.lookup_id, box)])
-    snapshot = snapshot_header(ISSUER, 1, segment_ref.chain, 1) + snapshot_row(Row(keys.lookup_id, box))
+    chunk = chunk_header(ISSUER, 1, segment_ref.chain, 0, 1) + snapshot_row(Row(keys.lookup_id, box))
     digest = state_digest(ISSUER, [(keys.lookup_id, box)])
-    snapshot_sha = hashlib.sha256(snapshot).hexdigest()
+    chunk_sha = hashlib.sha256(chunk).hexdigest()
     snapshot_ref = SnapshotRef(
-        path=snapshot_path(snapshot_sha),
-        size=len(snapshot),
-        sha256=snapshot_sha,
         seq=1,
         chain=segment_ref.chain,
         records=1,
         digest=digest,
+        chunks=(ChunkRef(path=snapshot_path(chunk_sha), size=len(chunk), sha256=chunk_sha, records=1, seq=1),),
+    )
+    catalogue = CATALOGUE.to_bytes()
+    catalogue_sha = hashlib.sha256(catalogue).hexdigest()
+    catalogue_ref = CatalogueRef(
+        path=catalogue_path(catalogue_sha), size=len(catalogue), sha256=catalogue_sha, entries=CATALOGUE.entries
     )
     certificate = make_key_certificate(ISSUER, public_key_bytes(signing), 1, ISSUED_AT, root)
     head = build_head(
@@ -77,6 +89,7 @@ def compute_vectors() -> dict[str, Any]:
         profile=IssuerProfile(name_fa="دانشگاه نمونه", name_en="Sample University", kdf=kdf),
         segments=[segment_ref],
         snapshot=snapshot_ref,
+        catalogue=catalogue_ref,
         key_certificate=certificate,
         signing_key=signing,
     )
@@ -93,16 +106,19 @@ def compute_vectors() -> dict[str, Any]:
         },
         "root_public_key_hex": public_key_bytes(root).hex(),
         "signing_public_key_hex": public_key_bytes(signing).hex(),
+        "master_hex": master.hex(),
         "lookup_id_hex": keys.lookup_id.hex(),
         "payload_key_hex": keys.payload_key.hex(),
         "payload": plaintext.decode("utf-8"),
         "box_hex": box.hex(),
         "genesis_chain": genesis_chain(ISSUER),
-        "segment": segment.decode("ascii"),
+        "catalogue": catalogue.decode("ascii"),
+        "catalogue_sha256": catalogue_sha,
+        "segment_hex": segment.hex(),
         "segment_sha256": segment_ref.sha256,
         "chain_after_segment": segment_ref.chain,
-        "snapshot": snapshot.decode("ascii"),
-        "snapshot_sha256": snapshot_sha,
+        "snapshot_chunk_hex": chunk.hex(),
+        "snapshot_chunk_sha256": chunk_sha,
         "state_digest": digest,
         "head": head.decode("ascii"),
     }
