@@ -25,7 +25,7 @@ setup(
         ]
     ),
     package_data={
-        "data": ["sample.csv"],
+        "data": ["sample.csv", "sample-*.csv"],
         "appliance": [
             "templates/*.html",
             "templates/*/*.html",

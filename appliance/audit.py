@@ -161,11 +161,11 @@ class AuditEntry:
                 raise ValueError(f"an admin entry's status must be ACTION[:TARGET], not {self.status!r}")
         elif self.status not in STATUSES:
             raise ValueError(f"status must be one of {', '.join(STATUSES)}, not {self.status!r}")
-        # A lookup id is 64 lowercase hex digits; a 20-digit code or a national ID is not, so neither slips in.
+        # A lookup id is 32 lowercase hex digits; a 20-digit code or a national ID is not, so neither slips in.
         if self.lookup_id is not None and (
             len(self.lookup_id) != 2 * LOOKUP_ID_BYTES or not set(self.lookup_id) <= _HEX_DIGITS
         ):
-            raise ValueError("lookup_id must be a lookup id (64 lowercase hex digits), never a raw code")
+            raise ValueError("lookup_id must be a lookup id (32 lowercase hex digits), never a raw code")
 
     def fields(self, entry_id: int) -> dict[str, Any]:
         """The hashed form: every field, the id, and the time as stored."""

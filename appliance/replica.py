@@ -564,11 +564,24 @@ class Replica:
                 (seq, chain, state.records, state.to_bytes(), issuer),
             )
 
-    def bootstrap(self, issuer: str, ref: SnapshotRef, rows: Iterable[Row], head: Head) -> None:
+    def bootstrap(
+        self,
+        issuer: str,
+        ref: SnapshotRef,
+        rows: Iterable[Row],
+        head: Head,
+        catalogue: tuple[bytes, str] | None = None,
+    ) -> None:
         """Replace ``issuer``'s rows with a snapshot, in a new generation switched to atomically.
 
         The snapshot's rows stream into the new file; nothing is held in memory whole.
+
+        Args:
+            catalogue: the head's catalogue (bytes, SHA-256) when it differs from the one held;
+                every row is replaced, so it replaces the held one whatever that was.
         """
+        if catalogue is not None:
+            Catalogue.from_bytes(catalogue[0], issuer)
         generation = max([self.generation, *self.datadir.generations_on_disk()]) + 1
         path = self.datadir.generation_path(generation)
         self.datadir.remove_generation(generation)
@@ -586,6 +599,11 @@ class Replica:
                 fresh.execute("PRAGMA synchronous = OFF")
                 fresh.execute("PRAGMA cache_size = -65536")
                 self._fill_from_snapshot(fresh, issuer, ref, rows, head)
+                if catalogue is not None:
+                    fresh.execute(
+                        "UPDATE issuers SET catalogue = ?, catalogue_sha256 = ? WHERE issuer = ?",
+                        (catalogue[0], catalogue[1], issuer),
+                    )
                 fresh.execute("PRAGMA journal_mode = WAL").fetchall()
                 fresh.execute("PRAGMA synchronous = FULL")
                 fresh.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()

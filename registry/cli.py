@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import click
 import schedule
 import waitress
 
+from registry.bulk_import import CHECKING, ImportProgress
 from registry.config import RegistryConfig
 from registry.feed_server import create_feed_app
 from registry.keys import is_encrypted_key
@@ -147,7 +149,14 @@ def trust_command(directory: Path) -> None:
     help="Import supplied codes that look non-random anyway, recording the estimated randomness "
     "in the signed profile (docs/protocol.md §4.2).",
 )
-def import_command(directory: Path, csv_file: Path, codes_out: Path | None, accept_weak_codes: bool) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(1),
+    help="Threads sealing records, one scrypt per row (default: one per CPU core).",
+)
+def import_command(
+    directory: Path, csv_file: Path, codes_out: Path | None, accept_weak_codes: bool, workers: int | None
+) -> None:
     """Import records from CSV_FILE: all rows, or none if any row is bad.
 
     Columns (header row, any order, no others): code (empty: issue one), national_id,
@@ -157,22 +166,110 @@ def import_command(directory: Path, csv_file: Path, codes_out: Path | None, acce
     (below the 60 random bits the privacy bound assumes) are refused, naming the
     --kdf-cost that would restore the bound, unless --accept-weak-codes.
 
+    Files of millions of rows are read as a stream and sealed on every core; progress
+    goes to standard error. An import that was interrupted (killed, a power cut) resumes
+    when the same command is run again, and no row is ever imported twice: run on a file
+    already imported, it only prints the codes again.
+
     \b
     Example:
       sehat registry import /srv/sehat-registry graduates-1404.csv --codes-out codes.csv
     """
     with Registry.open(directory) as registry:
-        issued = registry.import_csv(csv_file.read_bytes(), _now(), accept_weak_codes=accept_weak_codes)
+        summary = registry.import_file(
+            csv_file,
+            _now(),
+            accept_weak_codes=accept_weak_codes,
+            workers=workers,
+            on_progress=ImportProgressPrinter(csv_file),
+        )
         code_bits = registry.profile.code_bits
-    lines = "line,code\n" + "".join(f"{line},{code}\n" for line, code in issued)
-    if codes_out is not None:
-        write_atomic(codes_out, lines.encode("ascii"), mode=0o600)
-        click.echo(f"Imported {len(issued)} records; codes written to {codes_out}.", err=True)
-    else:
-        click.echo(lines, nl=False)
-        click.echo(f"Imported {len(issued)} records.", err=True)
+        if summary.repeated:
+            click.echo(
+                f"{csv_file} was already imported ({summary.rows} records, finished {summary.finished_at}); "
+                "nothing was imported again.",
+                err=True,
+            )
+        chunks = _code_lines(registry.import_codes(summary.sha256))
+        if codes_out is not None:
+            write_atomic(codes_out, (chunk.encode("ascii") for chunk in chunks), mode=0o600)
+        else:
+            for chunk in chunks:
+                click.echo(chunk, nl=False)
+    where = f"; codes written to {codes_out}" if codes_out is not None else ""
+    if not summary.repeated:
+        earlier = f" (and {summary.resumed_from} in an interrupted earlier run)" if summary.resumed_from else ""
+        click.echo(f"Imported {summary.imported} records{earlier}{where}.", err=True)
+    elif codes_out is not None:
+        click.echo(f"Codes written to {codes_out}.", err=True)
     if accept_weak_codes and code_bits is not None:
         click.echo(f"Weak codes accepted: the signed profile now says about {code_bits} random bits.", err=True)
+
+
+def _code_lines(codes: Iterator[tuple[int, str]], per_chunk: int = 1000) -> Iterator[str]:
+    """The 'line,code' CSV a chunk at a time: an import's codes need not fit in memory at once."""
+    yield "line,code\n"
+    chunk: list[str] = []
+    for line, code in codes:
+        chunk.append(f"{line},{code}\n")
+        if len(chunk) == per_chunk:
+            yield "".join(chunk)
+            chunk = []
+    if chunk:
+        yield "".join(chunk)
+
+
+class ImportProgressPrinter:
+    """An import's progress on standard error, for files big enough to take a while.
+
+    While checking: a line per ``CHECK_EVERY`` rows. While sealing: the resume notice, then
+    a line per 5 % with the time left, for files of at least ``SHOW_FROM`` rows.
+    """
+
+    CHECK_EVERY = 100_000
+    SHOW_FROM = 10_000
+
+    def __init__(self, csv_file: Path) -> None:
+        self.csv_file = csv_file
+        self.checked = 0
+        self.started: tuple[float, int] | None = None  # (monotonic time, rows) when sealing began
+        self.shown_step = -1
+
+    def __call__(self, progress: ImportProgress) -> None:
+        if progress.phase == CHECKING:
+            if progress.rows - self.checked >= self.CHECK_EVERY:
+                self.checked = progress.rows
+                click.echo(f"Checked {progress.rows:,} rows of {self.csv_file}…", err=True)
+            return
+        total = progress.total or 0
+        if self.started is None:
+            self.started = (time.monotonic(), progress.rows)
+            self.shown_step = progress.rows * 20 // total if total else 0
+            if progress.resumed_from:
+                click.echo(
+                    f"Resuming the import of {self.csv_file}: {progress.resumed_from:,} of {total:,} rows "
+                    "were already imported.",
+                    err=True,
+                )
+            return
+        step = progress.rows * 20 // total if total else 20
+        if total < self.SHOW_FROM or step <= self.shown_step:
+            return
+        self.shown_step = step
+        began, first_rows = self.started
+        rate = (progress.rows - first_rows) / max(time.monotonic() - began, 1e-6)
+        left = (total - progress.rows) / rate if rate else 0.0
+        remaining = f", about {_duration(left)} left" if progress.rows < total else ""
+        percent = progress.rows * 100 // total
+        click.echo(f"Imported {progress.rows:,} of {total:,} rows ({percent}%){remaining}.", err=True)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 @registry_group.command("revoke")

@@ -37,7 +37,8 @@ class ImportRejectedError(RegistryError):
         """``problems`` as found, in line order; ``omitted`` more were counted but not kept (a huge bad file)."""
         total = len(problems) + omitted
         shown = "; ".join(f"line {problem.line}: {problem.message}" for problem in problems[:20])
-        more = f" (and {total - 20} more)" if total > 20 else ""
+        listed = min(len(problems), 20)
+        more = f" (and {total - listed} more)" if total > listed else ""
         super().__init__(
             f"Import refused, nothing was imported. {shown}{more}",
             f"ورود داده‌ها انجام نشد و هیچ ردیفی وارد نشد. {total} ردیف مشکل دارد؛ {shown}{more}",

@@ -8,9 +8,11 @@ sequence number, in the same transaction. The feed is cut from that log by
 
 from __future__ import annotations
 
+import io
 import math
 import os
 import secrets
+from collections.abc import Container, Iterator
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import replace
 from datetime import date, datetime
@@ -18,16 +20,10 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from registry.code_randomness import estimate_code_randomness, kdf_cost_restoring_bound
-from registry.errors import (
-    ImportRejectedError,
-    RecordStateError,
-    RegistryError,
-    RowProblem,
-    UnknownCodeError,
-    WeakCodesError,
-)
-from registry.importer import ImportRow, parse_import_csv
+from registry.bulk_import import BulkImport, ImportSource, ImportSummary, ProgressCallback
+from registry.config import RegistryConfig
+from registry.errors import RecordStateError, RegistryError, UnknownCodeError
+from registry.import_ledger import ImportLedger
 from registry.keys import (
     KEYS_DIR,
     SIGNING_KEY_FILE,
@@ -36,7 +32,7 @@ from registry.keys import (
     write_private_key,
 )
 from registry.store import RegistryStore, StoredRecord
-from storage.database import Connection, open_store, transaction
+from storage.database import Connection, IntegrityError, open_store, transaction
 from storage.keyfile import create_key_file, read_key_file
 from verifier.canonical import b64encode, format_timestamp
 from verifier.catalogue import KINDS, Catalogue
@@ -271,7 +267,11 @@ class Registry:
     # --- changes ------------------------------------------------------------------------------
 
     def _seal(self, code: str, payload: RecordPayload) -> tuple[bytes, bytes]:
-        return seal_payload(code, self.issuer, self.profile.kdf, self.payload_bytes(payload))
+        return self.seal_plaintext(code, self.payload_bytes(payload))
+
+    def seal_plaintext(self, code: str, plaintext: bytes) -> tuple[bytes, bytes]:
+        """Seal an encoded payload under ``code``: ``(lookup_id, box)``; safe on any thread (see ``seal_payload``)."""
+        return seal_payload(code, self.issuer, self.profile.kdf, plaintext)
 
     def payload_bytes(self, payload: RecordPayload) -> bytes:
         """Encode a payload, adding its public names to the catalogue if they are new."""
@@ -286,8 +286,18 @@ class Registry:
         positions = self._positions[kind]
         if name not in positions:
             position = len(positions)
-            self.store.add_catalogue_entry(kind, position, name)
-            positions[name] = position
+            try:
+                self.store.add_catalogue_entry(kind, position, name)
+                positions[name] = position
+            except IntegrityError:
+                # Another process appended names since these were read (a correction during a long
+                # import): read them again, and append after them if this name is still new.
+                names = self.store.catalogue_entries().get(kind, [])
+                positions = self._positions[kind] = {known: index for index, known in enumerate(names)}
+                if name not in positions:
+                    position = len(positions)
+                    self.store.add_catalogue_entry(kind, position, name)
+                    positions[name] = position
         return positions[name]
 
     def catalogue(self) -> Catalogue:
@@ -369,17 +379,32 @@ class Registry:
             raise UnknownCodeError()
         return record
 
-    def issue_code(self, taken: set[str] | None = None) -> str:
+    def issue_code(self, taken: Container[str] | None = None) -> str:
         """A fresh random code, not yet used (nor in ``taken``), with the issuer's check digits."""
         body_length = CODE_LENGTH - check_length(self.profile.check_digits)
         while True:
-            body = "".join(secrets.choice("0123456789") for _ in range(body_length))
+            body = f"{secrets.randbelow(10**body_length):0{body_length}d}"  # one draw, uniform over the bodies
             code = complete_code(body, self.profile.check_digits)
-            if not self.store.code_exists(code) and code not in (taken or set()):
+            if not self.store.code_exists(code) and (taken is None or code not in taken):
                 return code
 
-    def import_csv(self, data: bytes, now: datetime, *, accept_weak_codes: bool = False) -> list[tuple[int, str]]:
-        """Import a CSV file whole or not at all; return ``(line, code)`` for every row.
+    def import_file(
+        self,
+        path: Path,
+        now: datetime,
+        *,
+        accept_weak_codes: bool = False,
+        workers: int | None = None,
+        on_progress: ProgressCallback | None = None,
+        config: RegistryConfig | None = None,
+    ) -> ImportSummary:
+        """Import a CSV file of any size whole or not at all, or finish an import of it a kill interrupted.
+
+        The file is streamed (``registry.bulk_import``): checked row by row first — any bad row
+        and nothing is imported — then sealed on ``workers`` threads (default: one per core)
+        and committed in batches. Running it again on the same file resumes an interrupted
+        import, or reports one already finished (``ImportSummary.repeated``) without importing
+        anything twice. The codes are in ``import_codes(summary.sha256)``.
 
         Codes the file supplies are checked for randomness (``registry.code_randomness``):
         if they seem to carry fewer than ``MIN_CODE_ENTROPY_BITS``, the import is refused
@@ -389,57 +414,28 @@ class Registry:
         Raises:
             ImportRejectedError: bad rows, each named by line; nothing was imported.
             WeakCodesError: the supplied codes look non-random; nothing was imported.
+            ImportChangedError: the file changed while it was being imported.
+            ImportBusyError: another process is importing the same file.
         """
-        rows = parse_import_csv(data, now.date(), self.profile.check_digits)
-        self._refuse_existing_codes(rows)
-        supplied = [row.code for row in rows if row.code]
-        estimate = estimate_code_randomness(supplied, self.profile.check_digits) if supplied else None
-        weak = estimate is not None and estimate.bits < MIN_CODE_ENTROPY_BITS
-        if weak and not accept_weak_codes:
-            assert estimate is not None
-            raise WeakCodesError(
-                estimate.bits,
-                estimate.reason,
-                MIN_CODE_ENTROPY_BITS,
-                kdf_cost_restoring_bound(estimate.bits, MIN_CODE_ENTROPY_BITS, KdfParams().log2_n),
-            )
-        # Sealing costs one KDF per row: done before the write transaction, so a large import
-        # does not hold the store's lock (and a scheduled publish waits only for the inserts).
-        sealed: list[tuple[int, StoredRecord]] = []
-        taken: set[str] = {row.code for row in rows if row.code}
-        for row in rows:
-            code = row.code or self.issue_code(taken)
-            taken.add(code)
-            record = StoredRecord(
-                code=code,
-                lookup_id=b"",
-                national_id=row.national_id,
-                full_name=row.full_name,
-                document_type=row.document_type,
-                degree_level=row.degree_level,
-                field=row.field,
-                institution=row.institution,
-                issued_on=row.issued_on,
-                revocation_reason=None,
-                revoked_on=None,
-                superseded_by=None,
-                box=b"",
-                seq=0,
-            )
-            lookup_id, box = self._seal(code, self._payload(record))
-            sealed.append((row.line, replace(record, lookup_id=lookup_id, box=box)))
-        with transaction(self.connection):
-            self._refuse_existing_codes(rows)
-            for _, record in sealed:
-                if self.store.code_exists(record.code):  # issued by another import meanwhile
-                    raise RecordStateError(
-                        "A code was issued meanwhile; import the file again.",
-                        "هم‌زمان کدی صادر شد؛ فایل را دوباره وارد کنید.",
-                    )
-                self._store_change(record, "issue", now)
-            if weak and estimate is not None:
-                self._record_code_bits(estimate.whole_bits)
-        return [(line, record.code) for line, record in sealed]
+        source = ImportSource(str(path), lambda: path.open("rb"))
+        return BulkImport(self, config or RegistryConfig(), MIN_CODE_ENTROPY_BITS).run(
+            source, now, accept_weak_codes=accept_weak_codes, workers=workers, on_progress=on_progress
+        )
+
+    def import_csv(self, data: bytes, now: datetime, *, accept_weak_codes: bool = False) -> list[tuple[int, str]]:
+        """Import an in-memory CSV file as ``import_file`` does; return ``(line, code)`` for every row.
+
+        The same bytes imported again are not imported twice: their earlier codes are returned.
+        """
+        source = ImportSource("the import file", lambda: io.BytesIO(data))
+        summary = BulkImport(self, RegistryConfig(), MIN_CODE_ENTROPY_BITS).run(
+            source, now, accept_weak_codes=accept_weak_codes
+        )
+        return list(self.import_codes(summary.sha256))
+
+    def import_codes(self, sha256: str) -> Iterator[tuple[int, str]]:
+        """``(line, code)`` of every row imported from the file with this SHA-256, in line order."""
+        return ImportLedger(self.connection).codes(sha256)
 
     def _record_code_bits(self, bits: int) -> None:
         """Lower the signed profile's ``code_bits`` to ``bits`` (inside the import's transaction)."""
@@ -449,15 +445,6 @@ class Registry:
         profile["code_bits"] = bits
         self.store.set_meta_json("profile", profile)
         self.profile = replace(self.profile, code_bits=bits)
-
-    def _refuse_existing_codes(self, rows: list[ImportRow]) -> None:
-        problems = [
-            RowProblem(row.line, "code is already issued")
-            for row in rows
-            if row.code is not None and self.store.code_exists(row.code)
-        ]
-        if problems:
-            raise ImportRejectedError(problems)
 
     def revoke(self, code: str, reason: str, now: datetime, revoked_on: date | None = None) -> int:
         """Revoke a record; returns the change's seq."""

@@ -321,7 +321,7 @@ def _run_demo(root: Path, port: int, feed_port: int, kdf_cost: int | None) -> No
         lines.append(f"              {feed_urls[demo.issuer]}/head.json  {trust_files[demo.issuer]}")
     lines.append("  Codes to try:")
     for attempt in tries:
-        lines.append(f"    {attempt.status:<11} {attempt.code}  {attempt.issuer.name_en} ({attempt.issuer.issuer})")
+        lines.append(f"    {attempt.status:<11} {attempt.code}  {attempt.issuer.issuer:<9} {attempt.issuer.name_en}")
     lines.append("  Or from a shell:")
     for attempt in tries:
         body = json.dumps({"code": attempt.code})

@@ -101,20 +101,24 @@ class IssuerUpdater:
                 raise
             plan = rebase
         catalogue = head.catalogue
+        fresh_catalogue: tuple[bytes, str] | None = None
         with self._writing() as replica:
             held_catalogue = replica.catalogue_sha256(self.issuer)
         if catalogue is not None and catalogue.sha256 != held_catalogue:
             path = self._download(catalogue)
-            with self._writing() as replica:
-                replica.store_catalogue(self.issuer, path.read_bytes(), catalogue.sha256)
+            fresh_catalogue = (path.read_bytes(), catalogue.sha256)
             path.unlink()
         if plan.snapshot is not None:
+            # A snapshot replaces every row, so its catalogue replaces the one held, whatever it was.
             paths = [self._download(chunk) for chunk in plan.snapshot.chunks]
             rows = self._snapshot_rows(plan.snapshot, paths)
             with self._writing() as replica:
-                replica.bootstrap(self.issuer, plan.snapshot, rows, head)
+                replica.bootstrap(self.issuer, plan.snapshot, rows, head, fresh_catalogue)
             for path in paths:
                 path.unlink()
+        elif fresh_catalogue is not None:
+            with self._writing() as replica:
+                replica.store_catalogue(self.issuer, *fresh_catalogue)
         for segment in plan.segments:
             path = self._download(segment)
             with open(path, "rb") as handle:

@@ -38,7 +38,7 @@ from verifier.canonical import canonical_json
 from verifier.signing import sign_envelope
 
 NOW = datetime(2026, 11, 23, 9, 0, 0, 123456, tzinfo=UTC)
-LOOKUP_ID = "ab" * 32
+LOOKUP_ID = "ab" * 16
 
 
 def make_entry(**overrides: Any) -> AuditEntry:
@@ -326,7 +326,7 @@ def test_create_opens_an_existing_log_instead_of_replacing_it(filled: AuditLog, 
     "overrides",
     [
         {"lookup_id": "12345678901234567890"},  # a raw code
-        {"lookup_id": "AB" * 32},
+        {"lookup_id": "AB" * 16},
         {"at": datetime(2026, 11, 23, 9, 0)},
         {"channel": "email"},
         {"status": "fake"},

@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import io
+import random
+import threading
+import time
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from registry.errors import ImportRejectedError
-from registry.registry import Registry
-from tests.conftest import NOW, graduates_csv
+from registry import registry as registry_module
+from registry.bulk_import import SEALING, BulkImport, CodeSample, ImportProgress, ImportSource
+from registry.config import RegistryConfig
+from registry.errors import ImportChangedError, ImportRejectedError, WeakCodesError
+from registry.registry import MIN_CODE_ENTROPY_BITS, Registry
+from tests.conftest import FAST_KDF, NOW, graduates_csv
 from tests.support.import_rows import GOOD_ROW, HEADER, make_csv
 from verifier.check_digits import passes_check
+from verifier.records import RecordPayload
+from verifier.sealing import derive_record_keys, unseal
 
 
 def test_every_row_gets_a_fresh_code(make_registry: Callable[..., Registry]) -> None:
@@ -122,3 +133,155 @@ def test_a_code_already_issued_is_refused_and_nothing_is_imported(make_registry:
     with pytest.raises(ImportRejectedError, match="already issued"):
         registry.import_csv(make_csv(GOOD_ROW, "82051947360288154739" + GOOD_ROW), NOW)
     assert registry.store.count_records() == 1
+
+
+# --- streaming, batches and repeats ----------------------------------------------------------------
+
+
+def _rows_with_codes(codes: list[str]) -> bytes:
+    return make_csv(*(code + GOOD_ROW for code in codes))
+
+
+def _random_codes(count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    return [f"{rng.randrange(10**19, 10**20)}" for _ in range(count)]
+
+
+def test_a_file_is_imported_from_disk_and_its_codes_kept_by_line(
+    make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    registry = make_registry()
+    source = tmp_path / "graduates.csv"
+    source.write_bytes(graduates_csv(30))
+    summary = registry.import_file(source, NOW)
+    assert (summary.rows, summary.imported, summary.resumed_from, summary.repeated) == (30, 30, 0, False)
+    codes = list(registry.import_codes(summary.sha256))
+    assert [line for line, _ in codes] == list(range(2, 32))
+    assert all(registry.lookup(code) for _, code in codes)
+
+
+def test_the_same_file_imported_again_is_reported_not_imported_twice(
+    make_registry: Callable[..., Registry], tmp_path: Path
+) -> None:
+    registry = make_registry()
+    source = tmp_path / "graduates.csv"
+    source.write_bytes(graduates_csv(12))
+    first = registry.import_file(source, NOW)
+    again = registry.import_file(source, NOW)
+    assert again.repeated and again.imported == 0 and again.sha256 == first.sha256
+    assert registry.store.count_records() == 12
+    assert registry.import_csv(graduates_csv(12), NOW) == list(registry.import_codes(first.sha256))
+
+
+def test_rows_are_committed_in_batches_in_file_order(make_registry: Callable[..., Registry]) -> None:
+    registry = make_registry()
+    seen: list[ImportProgress] = []
+    source = ImportSource("graduates.csv", lambda: io.BytesIO(graduates_csv(35)))
+    BulkImport(registry, RegistryConfig(import_batch_rows=10), MIN_CODE_ENTROPY_BITS).run(
+        source, NOW, on_progress=seen.append
+    )
+    assert [progress.rows for progress in seen if progress.phase == SEALING] == [0, 10, 20, 30, 35]
+    seqs = [seq for (seq,) in registry.connection.execute("SELECT seq FROM records ORDER BY code")]
+    assert sorted(seqs) == list(range(1, 36))
+
+
+def test_the_worker_count_is_honoured(
+    make_registry: Callable[..., Registry], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    threads: set[str] = set()
+    original = registry_module.seal_payload
+
+    def recording(*args: Any) -> tuple[bytes, bytes]:
+        threads.add(threading.current_thread().name)
+        time.sleep(0.002)  # long enough that an idle thread would be handed work
+        return original(*args)
+
+    monkeypatch.setattr(registry_module, "seal_payload", recording)
+    source = tmp_path / "graduates.csv"
+    source.write_bytes(graduates_csv(60))
+    make_registry().import_file(source, NOW, workers=1)
+    assert len(threads) == 1 and threads.pop().startswith("sehat-seal")
+    make_registry().import_file(source, NOW, workers=3)
+    assert 1 < len(threads) <= 3
+
+
+def test_a_fresh_code_never_takes_a_code_the_file_supplies_further_on(
+    make_registry: Callable[..., Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    supplied = "82051947360288154739"
+    draws = iter([int(supplied), int("31415926535897932384")])
+    monkeypatch.setattr(registry_module.secrets, "randbelow", lambda _: next(draws))
+    issued = make_registry().import_csv(make_csv(GOOD_ROW, supplied + GOOD_ROW), NOW)
+    assert issued == [(2, "31415926535897932384"), (3, supplied)]
+
+
+def test_only_the_first_problems_are_listed_and_the_rest_counted(make_registry: Callable[..., Registry]) -> None:
+    bad = ",1,x,diploma,کارشناسی,فیزیک,دانشگاه تهران,2023-09-21\n"
+    source = ImportSource("bad.csv", lambda: io.BytesIO(make_csv(*[bad] * 30)))
+    importer = BulkImport(make_registry(), RegistryConfig(import_max_problems=5), MIN_CODE_ENTROPY_BITS)
+    with pytest.raises(ImportRejectedError, match=r"\(and 25 more\)") as caught:
+        importer.run(source, NOW)
+    assert [problem.line for problem in caught.value.problems] == [2, 3, 4, 5, 6]
+    assert caught.value.omitted == 25
+
+
+def test_a_line_that_is_not_utf8_is_named_and_the_rest_still_checked(make_registry: Callable[..., Registry]) -> None:
+    data = make_csv(GOOD_ROW) + GOOD_ROW.encode("utf-8").replace("سارا".encode(), b"\xff") + b",,,,,,,\n"
+    with pytest.raises(ImportRejectedError) as caught:
+        make_registry().import_csv(data, NOW)
+    assert [(problem.line, "not UTF-8" in problem.message) for problem in caught.value.problems][:1] == [(3, True)]
+    assert caught.value.problems[1].line == 4
+
+
+def test_a_file_that_grows_while_it_is_imported_is_refused(make_registry: Callable[..., Registry]) -> None:
+    versions = [graduates_csv(5), graduates_csv(5), graduates_csv(6)]  # identified, checked, then sealed
+    source = ImportSource("growing.csv", lambda: io.BytesIO(versions.pop(0)))
+    registry = make_registry()
+    with pytest.raises(ImportChangedError):
+        BulkImport(registry, RegistryConfig(), MIN_CODE_ENTROPY_BITS).run(source, NOW)
+    assert registry.store.count_records() == 0
+
+
+# --- the randomness of supplied codes, judged on a sample --------------------------------------------
+
+
+def test_the_code_sample_is_uniform_bounded_and_the_same_for_the_same_file() -> None:
+    samples = []
+    for _ in range(2):
+        sample = CodeSample(100, "a" * 64)
+        for number in range(10_000):
+            sample.add(f"{number:020d}")
+        samples.append(sample.codes)
+    assert len(samples[0]) == 100 and samples[0] == samples[1]
+    assert 3_000 < sum(int(code) for code in samples[0]) / 100 < 7_000  # drawn from the whole file
+
+
+def test_serial_codes_are_refused_when_judged_on_a_sample(make_registry: Callable[..., Registry]) -> None:
+    serials = [str(48_213_957_310_000_000_000 + 7 * serial) for serial in range(300)]
+    source = ImportSource("serials.csv", lambda: io.BytesIO(_rows_with_codes(serials)))
+    importer = BulkImport(make_registry(), RegistryConfig(import_code_sample=40), MIN_CODE_ENTROPY_BITS)
+    with pytest.raises(WeakCodesError) as refused:
+        importer.run(source, NOW)
+    assert refused.value.bits < 20  # 300 serials 7 apart span about 11 bits
+
+
+def test_a_patterned_code_outside_the_sample_still_counts(make_registry: Callable[..., Registry]) -> None:
+    codes = [*_random_codes(400, seed=3), "00000000000000000001"]
+    source = ImportSource("moved.csv", lambda: io.BytesIO(_rows_with_codes(codes)))
+    importer = BulkImport(make_registry(), RegistryConfig(import_code_sample=10), MIN_CODE_ENTROPY_BITS)
+    with pytest.raises(WeakCodesError, match="run of 19"):
+        importer.run(source, NOW)
+
+
+def test_a_catalogue_name_another_process_added_meanwhile_keeps_its_position(
+    make_registry: Callable[..., Registry],
+) -> None:
+    registry = make_registry()  # its catalogue read while still empty, as in a long import
+    with Registry.open(registry.directory) as other:
+        other.import_csv(make_csv(GOOD_ROW.replace("دانشگاه تهران", "دانشگاه شیراز")), NOW)
+    ((_, code),) = registry.import_csv(make_csv(GOOD_ROW.replace("دانشگاه تهران", "دانشگاه اصفهان")), NOW)
+    catalogue = registry.catalogue()
+    assert catalogue.institutions == ("دانشگاه شیراز", "دانشگاه اصفهان")
+    keys = derive_record_keys(code, registry.issuer, FAST_KDF)
+    payload = RecordPayload.from_bytes(unseal(registry.lookup(code).box, keys, registry.issuer), catalogue)
+    assert payload.document.institution == "دانشگاه اصفهان"

@@ -18,7 +18,7 @@ from appliance.json_depth import json_depth_exceeds
 from tests.conftest import DemoCodes
 from tests.support.web import PASSWORD, log_in
 
-LOOKUP_ID = "cd" * 32
+LOOKUP_ID = "cd" * 16
 
 
 def nested(depth: int) -> str:

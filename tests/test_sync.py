@@ -84,7 +84,7 @@ def test_a_frozen_feed_leaves_the_replica_serving_but_stale(
     (outcome,) = agent.sync_once()
     with Replica.open(box) as replica:
         state = replica.issuer_state("msrt")
-        assert replica.lookup("msrt", b"\0" * 32) is None
+        assert replica.lookup("msrt", b"\0" * 16) is None
     assert outcome.outcome == "stale"
     assert "expired" in (outcome.error or "")
     assert state.seq == 5

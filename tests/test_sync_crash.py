@@ -39,8 +39,7 @@ def _expected_digest(registry: Registry, seq: int) -> str:
             break
         rows[bytes(lookup_id)] = bytes(box)
     digest = StateDigest(registry.issuer)
-    for lookup_id in sorted(rows):
-        digest.update(lookup_id, rows[lookup_id])
+    digest.add_many(rows.items())
     return digest.hexdigest()
 
 

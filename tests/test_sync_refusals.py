@@ -321,5 +321,5 @@ def test_after_a_key_rotation_the_box_rebases_onto_the_issuers_new_history(
     simulator.publish()
     (outcome,) = agent.sync_once()
 
-    assert outcome.outcome == "updated"
+    assert outcome.outcome == "updated", outcome.error
     assert _state(box)[:2] == simulator.digest()

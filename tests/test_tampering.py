@@ -199,7 +199,8 @@ def test_a_head_listing_a_path_outside_its_content_address_is_refused(small_feed
     registry, feed_dir = small_feed
     envelope = json.loads((feed_dir / HEAD_PATH).read_bytes())
     signed = dict(envelope["signed"])
-    signed["snapshot"] = dict(signed["snapshot"], path="../../etc/passwd")
+    chunk = dict(signed["snapshot"]["chunks"][0], path="../../etc/passwd")
+    signed["snapshot"] = dict(signed["snapshot"], chunks=[chunk])
     forged = canonical_json(sign_envelope(signed, registry.signing_key()))
     with pytest.raises(MalformedObjectError, match="content address"):
         verify_head(forged, registry.trust_anchor(), NOW)
