@@ -32,7 +32,6 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime
-from types import TracebackType
 from typing import TYPE_CHECKING, BinaryIO
 
 from registry.code_randomness import (
@@ -53,7 +52,7 @@ from registry.errors import (
 from registry.import_ledger import ImportLedger, ImportState
 from registry.importer import ImportRow, iter_import_rows
 from registry.store import StoredRecord
-from storage.database import Connection, transaction
+from storage.database import transaction
 from verifier.canonical import format_timestamp
 from verifier.records import Document, RecordPayload
 from verifier.sealing import KdfParams
@@ -148,28 +147,34 @@ class _HashedLines:
         return data
 
 
-class _Batches:
-    """Writes grouped into transactions of ``size`` steps: one fsync per batch, not per row."""
+class _PendingCodes:
+    """The codes a file supplies, noted in ``import_pending`` a batch at a time.
 
-    def __init__(self, connection: Connection, size: int) -> None:
-        self.connection = connection
+    Each batch is one short write transaction: the registry's lock is not held for the
+    whole check, so a scheduled publish is not kept waiting behind a long file.
+    """
+
+    def __init__(self, ledger: ImportLedger, sha256: str, size: int) -> None:
+        self.ledger = ledger
+        self.sha256 = sha256
         self.size = size
-        self.steps = 0
+        self.unsaved: dict[str, int] = {}
 
-    def __enter__(self) -> _Batches:
-        self.connection.execute("BEGIN IMMEDIATE")
-        return self
+    def add(self, code: str, line: int) -> int | None:
+        """Note ``code`` at ``line``; if an earlier line supplies it already, return that line instead."""
+        first = self.unsaved[code] if code in self.unsaved else self.ledger.pending_line(self.sha256, code)
+        if first is not None:
+            return first
+        self.unsaved[code] = line
+        if len(self.unsaved) >= self.size:
+            self.flush()
+        return None
 
-    def step(self) -> None:
-        self.steps += 1
-        if self.steps % self.size == 0:
-            self.connection.execute("COMMIT")
-            self.connection.execute("BEGIN IMMEDIATE")
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
-    ) -> None:
-        self.connection.execute("ROLLBACK" if kind is not None else "COMMIT")
+    def flush(self) -> None:
+        if self.unsaved:
+            with transaction(self.ledger.connection):
+                self.ledger.add_pending(self.sha256, self.unsaved.items())
+            self.unsaved.clear()
 
 
 class _ReservedCodes:
@@ -270,17 +275,17 @@ class BulkImport:
         rows = 0
         with transaction(connection):
             self.ledger.clear_pending(sha256)  # what a killed check left
-        with source.open() as raw, _Batches(connection, self.config.import_batch_rows) as batches:
+        pending = _PendingCodes(self.ledger, sha256, self.config.import_batch_rows)
+        with source.open() as raw:
             stream = _HashedLines(raw)
             for item in iter_import_rows(stream, now.date(), scheme):
                 problem = item if isinstance(item, RowProblem) else None
                 if isinstance(item, ImportRow):
                     rows += 1
                     if item.code is not None:
-                        problem = self._check_supplied(sha256, item.line, item.code)
+                        problem = self._check_supplied(pending, item.line, item.code)
                         sample.add(item.code)
                         weakest = min(weakest, patterned_code_estimate(item.code, scheme), key=_bits)
-                    batches.step()
                     if rows % self.config.import_batch_rows == 0:
                         report(ImportProgress(CHECKING, rows, None, earlier.committed if earlier else 0))
                 if problem is not None:
@@ -291,6 +296,7 @@ class BulkImport:
         try:
             if problems:
                 raise ImportRejectedError(problems, omitted)
+            pending.flush()
             if stream.digest.hexdigest() != sha256:
                 raise ImportChangedError(source.name)
             estimate = None
@@ -312,11 +318,11 @@ class BulkImport:
             raise
         return _Checked(rows, estimate.whole_bits if weak and estimate is not None else None)
 
-    def _check_supplied(self, sha256: str, line: int, code: str) -> RowProblem | None:
-        first = self.ledger.add_pending(sha256, code, line)
+    def _check_supplied(self, pending: _PendingCodes, line: int, code: str) -> RowProblem | None:
+        first = pending.add(code, line)
         if first is not None:
             return RowProblem(line, f"code repeats the code of line {first}")
-        if self.registry.store.code_exists(code) and self.ledger.committed_code(sha256, line) != code:
+        if self.registry.store.code_exists(code) and self.ledger.committed_code(pending.sha256, line) != code:
             return RowProblem(line, "code is already issued")
         return None
 

@@ -19,7 +19,7 @@ The caller owns transactions, as with ``registry.store.RegistryStore``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from storage.database import Connection
@@ -94,18 +94,19 @@ class ImportLedger:
 
     # --- codes a file supplies, while it is imported ------------------------------------------------
 
-    def add_pending(self, sha256: str, code: str, line: int) -> int | None:
-        """Note that line ``line`` supplies ``code``; if an earlier line already did, return that line."""
-        cursor = self.connection.execute(
-            "INSERT INTO import_pending (code, sha256, line) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            (code, sha256, line),
+    def add_pending(self, sha256: str, codes: Iterable[tuple[str, int]]) -> None:
+        """Note that the file supplies each ``(code, line)`` (none of them noted for it before)."""
+        self.connection.executemany(
+            "INSERT INTO import_pending (code, sha256, line) VALUES (?, ?, ?)",
+            ((code, sha256, line) for code, line in codes),
         )
-        if cursor.rowcount == 1:
-            return None
+
+    def pending_line(self, sha256: str, code: str) -> int | None:
+        """The line of the file that supplies ``code``, if one was noted."""
         row = self.connection.execute(
             "SELECT line FROM import_pending WHERE code = ? AND sha256 = ?", (code, sha256)
         ).fetchone()
-        return int(row[0])
+        return None if row is None else int(row[0])
 
     def is_pending(self, code: str) -> bool:
         """Whether a file being imported (this one or another) supplies ``code``."""

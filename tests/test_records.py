@@ -1,4 +1,4 @@
-"""Tests for the record payload a sealed box holds: byte form, padding and derived status."""
+"""Tests for the record payload a sealed box holds: byte form, catalogue positions, padding and derived status."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from typing import Any
 
 import pytest
 
-from verifier.canonical import canonical_json
+from verifier.catalogue import Catalogue
 from verifier.errors import MalformedObjectError
 from verifier.records import (
     DOCUMENT_TYPE_NAMES_EN,
     DOCUMENT_TYPE_NAMES_FA,
     DOCUMENT_TYPES,
+    PAYLOAD_MIN_BYTES,
     PAYLOAD_PADDING,
     Document,
     RecordPayload,
@@ -30,6 +31,24 @@ DOCUMENT = Document(
 )
 SUPERSESSION = Supersession(document_type="diploma", issued_on="2025-01-15", code_hint="…7890")
 REVOCATION = Revocation(reason="صدور اشتباه", revoked_on="2025-03-01")
+CATALOGUE = Catalogue(
+    issuer="msrt",
+    degree_levels=("کاردانی", "کارشناسی"),
+    fields=("مهندسی کامپیوتر",),
+    institutions=("دانشگاه شریف", "دانشگاه تهران"),
+)
+
+
+def position(kind: str, name: str) -> int:
+    return CATALOGUE.names(kind).index(name)
+
+
+def to_bytes(payload: RecordPayload) -> bytes:
+    return payload.to_bytes(position)
+
+
+def from_bytes(data: bytes) -> RecordPayload:
+    return RecordPayload.from_bytes(data, CATALOGUE)
 
 
 def make_payload(**changes: Any) -> RecordPayload:
@@ -37,18 +56,18 @@ def make_payload(**changes: Any) -> RecordPayload:
     return replace(payload, **changes)
 
 
-def payload_fields(payload: RecordPayload | None = None) -> dict[str, Any]:
-    """The decoded JSON object of a payload, for tampering with."""
-    result: dict[str, Any] = json.loads((payload or make_payload()).to_bytes())
+def payload_fields(payload: RecordPayload | None = None) -> list[Any]:
+    """The decoded JSON array of a payload, for tampering with."""
+    result: list[Any] = json.loads(to_bytes(payload or make_payload()))
     return result
 
 
-def encode(fields: dict[str, Any]) -> bytes:
-    return canonical_json(fields)
+def encode(fields: list[Any]) -> bytes:
+    return json.dumps(fields, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def unpadded_length(payload: RecordPayload) -> int:
-    return len(payload.to_bytes().rstrip(b" "))
+    return len(to_bytes(payload).rstrip(b" "))
 
 
 # --- round trip ---------------------------------------------------------------------
@@ -62,18 +81,18 @@ def unpadded_length(payload: RecordPayload) -> int:
         make_payload(superseded_by=SUPERSESSION),
         make_payload(revocation=REVOCATION, superseded_by=SUPERSESSION),
         make_payload(holder_name="Ali Rezaei", national_id="0084575948"),
-        make_payload(holder_name=""),
+        make_payload(document=replace(DOCUMENT, degree_level="کاردانی", institution="دانشگاه شریف")),
     ],
-    ids=["plain", "revoked", "superseded", "revoked-and-superseded", "ascii-name", "empty-name"],
+    ids=["plain", "revoked", "superseded", "revoked-and-superseded", "ascii-name", "other-catalogue-entries"],
 )
 def test_payload_round_trips_through_bytes(payload: RecordPayload) -> None:
-    assert RecordPayload.from_bytes(payload.to_bytes()) == payload
+    assert from_bytes(to_bytes(payload)) == payload
 
 
 @pytest.mark.parametrize("document_type", DOCUMENT_TYPES)
 def test_every_document_type_round_trips(document_type: str) -> None:
     payload = make_payload(document=replace(DOCUMENT, document_type=document_type))
-    assert RecordPayload.from_bytes(payload.to_bytes()).document.document_type == document_type
+    assert from_bytes(to_bytes(payload)).document.document_type == document_type
 
 
 @pytest.mark.parametrize("document_type", DOCUMENT_TYPES)
@@ -83,13 +102,39 @@ def test_every_document_type_has_persian_and_english_names(document_type: str) -
 
 
 def test_payload_bytes_are_deterministic() -> None:
-    assert make_payload().to_bytes() == make_payload().to_bytes()
+    assert to_bytes(make_payload()) == to_bytes(make_payload())
 
 
-def test_payload_bytes_are_compact_utf8_json_with_sorted_keys() -> None:
-    body = make_payload().to_bytes().rstrip(b" ")
-    decoded = json.loads(body.decode("utf-8"))
-    assert body == json.dumps(decoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+def test_public_names_are_catalogue_positions_not_text() -> None:
+    data = to_bytes(make_payload())
+    assert "دانشگاه تهران".encode() not in data and "مهندسی کامپیوتر".encode() not in data
+    assert payload_fields()[:5] == [2, DOCUMENT_TYPES.index("provisional"), 1, 0, 1]
+
+
+def test_the_holder_is_in_the_payload_as_text() -> None:
+    assert payload_fields()[6:8] == ["زهرا احمدی", "0499370899"]
+
+
+def test_a_position_the_catalogue_lacks_is_malformed() -> None:
+    fields = payload_fields()
+    fields[4] = len(CATALOGUE.institutions)
+    with pytest.raises(MalformedObjectError, match="catalogue lacks"):
+        from_bytes(encode(fields))
+
+
+def test_a_newer_catalogue_still_reads_an_older_payload() -> None:
+    grown = replace(CATALOGUE, institutions=(*CATALOGUE.institutions, "دانشگاه اصفهان"))
+    assert grown.extends(CATALOGUE) and not CATALOGUE.extends(grown)
+    assert RecordPayload.from_bytes(to_bytes(make_payload()), grown) == make_payload()
+
+
+def test_a_catalogue_that_moves_a_name_does_not_extend_the_old_one() -> None:
+    moved = replace(CATALOGUE, institutions=tuple(reversed(CATALOGUE.institutions)))
+    assert not moved.extends(CATALOGUE)
+
+
+def test_catalogue_round_trips_through_bytes() -> None:
+    assert Catalogue.from_bytes(CATALOGUE.to_bytes(), "msrt") == CATALOGUE
 
 
 def test_revoked_returns_a_copy_with_the_revocation() -> None:
@@ -106,45 +151,41 @@ def test_revoked_returns_a_copy_with_the_revocation() -> None:
     "holder_name",
     ["", "A", "زهرا", "محمدحسین رضایی‌نژاد", "x" * 127, "x" * 128, "x" * 500, "ع" * 300],
 )
-def test_payload_length_is_a_multiple_of_the_padding(holder_name: str) -> None:
-    assert len(make_payload(holder_name=holder_name).to_bytes()) % PAYLOAD_PADDING == 0
+def test_payload_length_is_a_bucket(holder_name: str) -> None:
+    length = len(to_bytes(make_payload(holder_name=holder_name)))
+    assert length % PAYLOAD_PADDING == 0 and length >= PAYLOAD_MIN_BYTES
 
 
-def test_padding_is_128_bytes() -> None:
-    assert PAYLOAD_PADDING == 128
+def test_buckets_are_64_bytes_from_128() -> None:
+    assert (PAYLOAD_PADDING, PAYLOAD_MIN_BYTES) == (64, 128)
 
 
 def test_padding_is_spaces_after_the_json() -> None:
-    data = make_payload().to_bytes()
+    data = to_bytes(make_payload())
     body = data.rstrip(b" ")
-    assert body.endswith(b"}")
+    assert body.endswith(b"]")
     assert data[len(body) :] == b" " * (len(data) - len(body))
-    assert len(data) - len(body) < PAYLOAD_PADDING
+
+
+def test_every_persian_name_up_to_28_letters_gives_the_same_length() -> None:
+    lengths = {len(to_bytes(make_payload(holder_name="ع" * letters))) for letters in range(1, 29)}
+    assert lengths == {PAYLOAD_MIN_BYTES}
 
 
 def test_two_names_of_different_lengths_in_one_bucket_give_the_same_length() -> None:
     base = unpadded_length(make_payload(holder_name=""))
-    # Names whose payloads end 1 and 101 bytes into the same 128-byte bucket.
-    short_name = "x" * ((1 - base) % PAYLOAD_PADDING)
-    long_name = short_name + "y" * 100
+    # Names whose payloads end 1 and 61 bytes into the same 64-byte bucket, past the smallest.
+    short_name = "x" * ((1 - base) % PAYLOAD_PADDING + PAYLOAD_MIN_BYTES)
+    long_name = short_name + "y" * 60
     short_payload, long_payload = make_payload(holder_name=short_name), make_payload(holder_name=long_name)
-    assert unpadded_length(long_payload) - unpadded_length(short_payload) == 100
-    assert len(short_payload.to_bytes()) == len(long_payload.to_bytes())
-
-
-def test_two_persian_names_in_one_bucket_give_the_same_length() -> None:
-    base = unpadded_length(make_payload(holder_name=""))
-    filler = "x" * ((1 - base) % PAYLOAD_PADDING)  # puts the name at the start of a bucket
-    short_payload = make_payload(holder_name=filler + "علی")
-    long_payload = make_payload(holder_name=filler + "علی‌رضا کریمی‌نژاد")
-    assert unpadded_length(short_payload) != unpadded_length(long_payload)
-    assert len(short_payload.to_bytes()) == len(long_payload.to_bytes())
+    assert unpadded_length(long_payload) - unpadded_length(short_payload) == 60
+    assert len(to_bytes(short_payload)) == len(to_bytes(long_payload))
 
 
 def test_padded_payload_still_decodes() -> None:
     payload = make_payload(holder_name="x")
-    assert len(payload.to_bytes()) > unpadded_length(payload)
-    assert RecordPayload.from_bytes(payload.to_bytes()) == payload
+    assert len(to_bytes(payload)) > unpadded_length(payload)
+    assert from_bytes(to_bytes(payload)) == payload
 
 
 # --- status -------------------------------------------------------------------------
@@ -168,7 +209,7 @@ def test_revoked_wins_over_superseded() -> None:
 
 def test_status_survives_the_round_trip() -> None:
     payload = make_payload(superseded_by=SUPERSESSION)
-    assert RecordPayload.from_bytes(payload.to_bytes()).status == "superseded"
+    assert from_bytes(to_bytes(payload)).status == "superseded"
 
 
 def test_status_is_not_stored_in_the_payload() -> None:
@@ -178,84 +219,63 @@ def test_status_is_not_stored_in_the_payload() -> None:
 # --- strict decoding ----------------------------------------------------------------
 
 
-def tampered(path: tuple[str, ...], value: Any) -> bytes:
-    """The payload's bytes with the field at ``path`` set to ``value``."""
+def tampered(index: int, value: Any, inner: int | None = None) -> bytes:
+    """The payload's bytes with field ``index`` (or item ``inner`` of it) set to ``value``."""
     fields = payload_fields(make_payload(revocation=REVOCATION, superseded_by=SUPERSESSION))
-    target = fields
-    for key in path[:-1]:
-        target = target[key]
-    target[path[-1]] = value
+    if inner is None:
+        fields[index] = value
+    else:
+        fields[index][inner] = value
     return encode(fields)
 
 
-def removed(path: tuple[str, ...]) -> bytes:
-    fields = payload_fields(make_payload(revocation=REVOCATION, superseded_by=SUPERSESSION))
-    target = fields
-    for key in path[:-1]:
-        target = target[key]
-    del target[path[-1]]
-    return encode(fields)
-
-
-@pytest.mark.parametrize("document_type", ["certificate", "Diploma", "", "دانشنامه"])
-def test_unknown_document_type_is_malformed(document_type: str) -> None:
+@pytest.mark.parametrize("document_type", [len(DOCUMENT_TYPES), -1, "diploma", None, True])
+def test_unknown_document_type_is_malformed(document_type: Any) -> None:
     with pytest.raises(MalformedObjectError, match="document type"):
-        RecordPayload.from_bytes(tampered(("document", "type"), document_type))
+        from_bytes(tampered(1, document_type))
+
+
+def test_an_extra_field_is_malformed() -> None:
+    fields = payload_fields()
+    with pytest.raises(MalformedObjectError, match="ten fields"):
+        from_bytes(encode([*fields, "extra"]))
+
+
+def test_a_missing_field_is_malformed() -> None:
+    with pytest.raises(MalformedObjectError, match="ten fields"):
+        from_bytes(encode(payload_fields()[:-1]))
 
 
 @pytest.mark.parametrize(
-    "path",
+    ("index", "inner", "value"),
     [
-        ("status",),
-        ("document", "grade"),
-        ("holder", "birth_date"),
-        ("revocation", "by"),
-        ("superseded_by", "code"),
-    ],
-    ids=["top-level", "document", "holder", "revocation", "superseded_by"],
-)
-def test_extra_field_is_malformed(path: tuple[str, ...]) -> None:
-    with pytest.raises(MalformedObjectError, match="unexpected"):
-        RecordPayload.from_bytes(tampered(path, "extra"))
-
-
-@pytest.mark.parametrize(
-    "path",
-    [("format",), ("holder",), ("revocation",), ("document", "issued_on"), ("holder", "national_id")],
-)
-def test_missing_field_is_malformed(path: tuple[str, ...]) -> None:
-    with pytest.raises(MalformedObjectError, match="missing"):
-        RecordPayload.from_bytes(removed(path))
-
-
-@pytest.mark.parametrize(
-    ("path", "value"),
-    [
-        (("format",), 2),
-        (("format",), "1"),
-        (("holder",), "زهرا"),
-        (("holder", "name"), 7),
-        (("document",), None),
-        (("document", "issued_on"), "1403-04-11x"),
-        (("document", "issued_on"), "01/07/2024"),
-        (("revocation",), "yes"),
-        (("revocation", "revoked_on"), "soon"),
-        (("superseded_by",), []),
-        (("superseded_by", "issued_on"), "2025-13-01"),
+        (0, None, 1),
+        (0, None, "2"),
+        (2, None, "کارشناسی"),
+        (3, None, -1),
+        (5, None, "1403-04-11x"),
+        (5, None, "01/07/2024"),
+        (6, None, 7),
+        (7, None, None),
+        (8, None, "yes"),
+        (8, 1, "soon"),
+        (9, None, []),
+        (9, 1, "2025-13-01"),
+        (9, 0, "diploma"),
     ],
 )
-def test_field_of_the_wrong_shape_is_malformed(path: tuple[str, ...], value: Any) -> None:
+def test_field_of_the_wrong_shape_is_malformed(index: int, inner: int | None, value: Any) -> None:
     with pytest.raises(MalformedObjectError):
-        RecordPayload.from_bytes(tampered(path, value))
+        from_bytes(tampered(index, value, inner))
 
 
-@pytest.mark.parametrize("data", [b"", b"not json", b"\xff\xfe", b"[]", b'"payload"', b"null", b" " * 128])
-def test_bytes_that_are_not_a_json_object_are_malformed(data: bytes) -> None:
+@pytest.mark.parametrize("data", [b"", b"not json", b"\xff\xfe", b"[]", b'"payload"', b"null", b"{}", b" " * 128])
+def test_bytes_that_are_not_a_payload_array_are_malformed(data: bytes) -> None:
     with pytest.raises(MalformedObjectError):
-        RecordPayload.from_bytes(data)
+        from_bytes(data)
 
 
 def test_malformed_payload_error_names_the_record_payload() -> None:
     with pytest.raises(MalformedObjectError) as caught:
-        RecordPayload.from_bytes(tampered(("document", "type"), "certificate"))
+        from_bytes(tampered(1, 99))
     assert caught.value.object_name == "record payload"

@@ -55,13 +55,15 @@ CataloguePosition = Callable[[str, str], int]
 
 
 def _text(value: Any, what: str) -> str:
-    if not isinstance(value, str) or not value:
+    if not isinstance(value, str):
         raise MalformedObjectError(_NAME, f"{what} is not a text")
     return value
 
 
 def _iso_date(value: Any, what: str) -> str:
     text = _text(value, what)
+    if len(text) != 10:
+        raise MalformedObjectError(_NAME, f"{what} is not an ISO date")
     try:
         if date.fromisoformat(text).isoformat() != text:
             raise ValueError(text)
