@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -15,7 +17,9 @@ from verifier.sealing import (
     NONCE_BYTES,
     KdfParams,
     RecordKeys,
+    derive_master,
     derive_record_keys,
+    issuer_keys,
     seal,
     unseal,
 )
@@ -276,3 +280,38 @@ def test_kdf_params_from_bad_dict_is_malformed_naming_the_object(fields: Any) ->
     with pytest.raises(MalformedObjectError) as caught:
         KdfParams.from_dict(fields, "head")
     assert caught.value.object_name == "head"
+
+
+# --- one derivation per code ----------------------------------------------------------------
+
+
+def test_the_master_secret_depends_on_the_code_alone() -> None:
+    assert derive_master(CODE, CHEAP) == derive_master(CODE, CHEAP)
+    assert issuer_keys(derive_master(CODE, CHEAP), ISSUER) == derive_record_keys(CODE, ISSUER, CHEAP)
+    assert issuer_keys(derive_master(CODE, CHEAP), OTHER_ISSUER) == derive_record_keys(CODE, OTHER_ISSUER, CHEAP)
+
+
+def test_one_master_secret_gives_each_issuer_unrelated_keys() -> None:
+    master = derive_master(CODE, CHEAP)
+    keys = [issuer_keys(master, issuer) for issuer in ("msrt", "behdasht", "azad", "hawzeh", "jz")]
+    assert len({key.lookup_id for key in keys}) == len({key.payload_key for key in keys}) == 5
+
+
+def test_the_kdf_releases_the_gil_so_threads_derive_at_once() -> None:
+    """hashlib.scrypt drops the GIL: while one thread derives, another thread's Python runs."""
+    progress: list[int] = []
+    finished = threading.Event()
+
+    def count() -> None:
+        while not finished.is_set():
+            progress.append(1)
+            time.sleep(0)
+
+    counter = threading.Thread(target=count)
+    counter.start()
+    try:
+        derive_master(CODE, KdfParams(log2_n=16))  # ~0.2 s of memory-hard work
+    finally:
+        finished.set()
+        counter.join()
+    assert len(progress) > 100
