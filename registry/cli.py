@@ -152,6 +152,7 @@ def trust_command(directory: Path) -> None:
 @click.option(
     "--workers",
     type=click.IntRange(1),
+    metavar="N",
     help="Threads sealing records, one scrypt per row (default: one per CPU core).",
 )
 def import_command(

@@ -150,7 +150,7 @@ def test_publish_and_bundle_write_their_files(
     assert (tmp_path / "feed" / "head.json").exists()
     result = invoke(runner, "registry", "bundle", str(registry_dir), str(tmp_path / "usb.sehat"))
     assert result.exit_code == 0
-    assert (tmp_path / "usb.sehat").read_bytes().startswith(b"SEHAT-BUNDLE 1\n")
+    assert (tmp_path / "usb.sehat").read_bytes().startswith(b"SEHAT-BUNDLE 2\n")
 
 
 @pytest.mark.parametrize("url", [None, "https://verify.example.ir/v/{code}"])

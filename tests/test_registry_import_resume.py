@@ -199,12 +199,20 @@ def test_an_import_killed_again_and_again_ends_with_the_rows_of_one_clean_import
     rows = _kill_test_file(source)
     rng = random.Random(7)
     interrupted_at: list[int] = []
-    for _ in range(5):  # each run spends about 1.5 s starting and checking the file, then seals ~5,000 rows/s
-        process = subprocess.Popen(_import_command(directory, source, out), stderr=subprocess.DEVNULL)
-        time.sleep(rng.uniform(1.0, 3.0))
+    for attempt in range(5):
+        process = subprocess.Popen(_import_command(directory, source, out), stderr=subprocess.PIPE, text=True)
+        assert process.stderr is not None
+        if attempt == 0:  # while starting or checking: nothing committed yet
+            time.sleep(rng.uniform(0.2, 1.2))
+        else:  # while sealing: a random moment after a batch was committed
+            for line in process.stderr:
+                if line.startswith("Imported "):
+                    break
+            time.sleep(rng.uniform(0.0, 0.6))
         if process.poll() is None:
             os.kill(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
+        process.stderr.close()
         with Registry.open(directory) as registry:
             interrupted_at.append(registry.store.count_records())
     assert any(0 < count < KILL_ROWS for count in interrupted_at), interrupted_at
