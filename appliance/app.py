@@ -25,6 +25,7 @@ from appliance.receipt_routes import receipts
 from appliance.security import csrf, init_security
 from appliance.store import EXTENSION, init_stores
 from appliance.uploads import InMemoryUploadRequest
+from appliance.verification_budget import init_bulk_slots
 from appliance.web_errors import register_error_handlers
 from verifier.errors import OperatorError
 
@@ -76,6 +77,7 @@ def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.config.update(flask_settings)
     init_stores(app, config)
     init_security(app)
+    init_bulk_slots(app)
     init_i18n(app)
     register_error_handlers(app)
     app.register_blueprint(kiosk)

@@ -30,6 +30,10 @@ class ApplianceConfig:
     login_rate_limit: str = "20 per minute"  # per client address on the login form
     max_body_bytes: int = 64 << 20  # request bodies (bulk CSV files); bytes
     bulk_max_rows: int = 200_000  # rows in one bulk request
+    anonymous_bulk_max_rows: int = 0  # rows in an API file from an asker without key or login (0: no files)
+    bulk_rate_limit: str = "20000 per hour"  # rows of files (API or desk) checked per API key or operator
+    anonymous_file_rate_limit: str = "5000 per hour"  # rows of files checked per client address without a key
+    bulk_workers: int = 1  # files (bulk or desk) checked at once; keep below the cores, for single checks
     bulk_audit_batch: int = 500  # bulk verdicts written to the audit log per transaction
     audit_retention_days: int = AUDIT_RETENTION_DAYS
     scan_max_bytes: int = 20 << 20  # one uploaded photo or PDF to scan; bytes (larger: 413)
@@ -57,6 +61,7 @@ class ApplianceConfig:
             "max_body_bytes",
             "bulk_max_rows",
             "bulk_audit_batch",
+            "bulk_workers",
             "lockout_after",
             "session_minutes",
             "session_max_hours",
@@ -71,6 +76,8 @@ class ApplianceConfig:
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.anonymous_bulk_max_rows < 0:
+            raise ValueError("anonymous_bulk_max_rows must be 0 (no files) or more")
 
     def waitress_settings(self) -> dict[str, int]:
         """Waitress keeps every request and answer in memory, never in a temporary file.

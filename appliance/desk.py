@@ -60,6 +60,7 @@ from appliance.spreadsheets import (
     sheet_writer,
 )
 from appliance.store import BEFORE_CLOSE, app_config
+from appliance.verification_budget import bulk_slots, charge_rows
 from appliance.web_errors import ApiError
 from verifier.errors import SehatError
 from verifier.verdict import Status, Verdict
@@ -485,13 +486,17 @@ def _check_job(app: Flask, job: DeskJob, run: int) -> None:
         g.api_key = job.requester.api_key
         g.operator = job.requester.operator
         try:
-            job.finish(run, _answer(job, run))
+            with bulk_slots().taken_in_turn():
+                job.finish(run, _answer(job, run))
             logger.info("desk job %s done: %d rows", job.id[:8], job.done)
         except _Abandoned:
             logger.info("desk job %s: run %d stopped", job.id[:8], run)
         except SehatError as error:  # a file unreadable part-way, too many rows, or the store
             job.fail(run, error.message, error.message_fa)
             logger.info("desk job %s failed: %s", job.id[:8], error.code)
+        except ApiError as error:  # its rows are more than the asker may have checked now
+            job.fail(run, error.message, error.message_fa)
+            logger.info("desk job %s refused: %s", job.id[:8], error.code)
         except Exception as error:  # logged by type only: its message could quote a cell
             fallback = ApiError(500, "internal_error")
             job.fail(run, fallback.message, fallback.message_fa)
@@ -502,6 +507,7 @@ def _answer(job: DeskJob, run: int) -> SheetOutput:
     columns = job.columns
     job.update(run, JobState.COUNTING)
     shape = job.sheet.measure(app_config().bulk_max_rows)
+    charge_rows(shape.rows, "desk")
     job.update(run, JobState.RUNNING, shape.rows)
     wording = Wording.load()
     writer = sheet_writer(job.sheet, shape.width, wording.header_cells())

@@ -27,12 +27,13 @@ CONTENT_SECURITY_POLICY = (
 csrf = CSRFProtect()
 
 
-def _rate_key() -> str:
+def rate_key() -> str:
+    """Whom a limit counts against: the API key, else the client address."""
     key = g.get("api_key")
     return f"key:{key.key_id}" if key is not None else f"addr:{request.remote_addr}"
 
 
-limiter = Limiter(key_func=_rate_key, storage_uri="memory://", headers_enabled=True, default_limits=[])
+limiter = Limiter(key_func=rate_key, storage_uri="memory://", headers_enabled=True, default_limits=[])
 
 
 def verification_limit() -> str:

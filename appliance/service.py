@@ -144,10 +144,15 @@ def verify_one(raw_code: str, national_id: str | None, channel: str) -> Outcome:
 
 
 def verify_many(rows: Iterable[tuple[int, str, str | None]], channel: str) -> Iterator[tuple[int, Outcome]]:
-    """Verify a stream of (line, code, national ID), auditing in batches of ``bulk_audit_batch``."""
+    """Verify a stream of (line, code, national ID), auditing in batches of ``bulk_audit_batch``.
+
+    A batch's verdicts are handed on only once the batch is in the audit log, so no answer
+    leaves the box unrecorded.
+    """
     verifier = Verifier(stores().replica, current_app.config["SEHAT_CLOCK"])
     gate = _NationalIdGate(channel)
     pending: list[AuditEntry] = []
+    answered: list[tuple[int, Outcome]] = []
     batch = app_config().bulk_audit_batch
     try:
         for line, raw_code, national_id in rows:
@@ -158,10 +163,16 @@ def verify_many(rows: Iterable[tuple[int, str, str | None]], channel: str) -> It
                 outcome = Outcome(verdict_invalid_format(error, now()), None, None)
             _count(outcome, channel, time.perf_counter() - started)
             pending.append(_entry(outcome, channel))
+            answered.append((line, outcome))
             if len(pending) >= batch:
                 stores().audit.append(pending)
                 pending = []
-            yield line, outcome
+                yield from answered
+                answered = []
+        if pending:
+            stores().audit.append(pending)
+            pending = []
+        yield from answered
     finally:
         if pending:
             stores().audit.append(pending)

@@ -42,13 +42,21 @@ _HTTP_MESSAGES: dict[int, tuple[str, str]] = {
 class ApiError(Exception):
     """An error answer with a status, a machine code and messages in both languages."""
 
-    def __init__(self, status: int, code: str, message: str | None = None, message_fa: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str | None = None,
+        message_fa: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
         default_en, default_fa = _HTTP_MESSAGES.get(status, ("Error.", "خطا."))
         super().__init__(message or default_en)
         self.status = status
         self.code = code
         self.message = message or default_en
         self.message_fa = message_fa or default_fa
+        self.retry_after = retry_after
 
 
 def request_id() -> str:
@@ -124,7 +132,8 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(ApiError)
     def api_error(error: ApiError) -> Response:
-        return _answer(error.status, error.code, error.message, error.message_fa)
+        retry_after = str(error.retry_after) if error.retry_after is not None else None
+        return _answer(error.status, error.code, error.message, error.message_fa, retry_after=retry_after)
 
     @app.errorhandler(ScanError)
     def scan_error(error: ScanError) -> Response:

@@ -128,7 +128,7 @@ class Publisher:
         fsync_directory(self.objects / "snapshots")
         return SnapshotRef(seq=seq, chain=chain, records=records, digest=digest, chunks=tuple(chunks))
 
-    def _write_catalogue(self) -> CatalogueRef | None:
+    def write_catalogue(self) -> CatalogueRef | None:
         """Write the issuer's catalogue as an object (unchanged catalogues share one address)."""
         catalogue = self.registry.catalogue()
         if catalogue.entries == 0:
@@ -159,7 +159,7 @@ class Publisher:
             profile=self.registry.profile,
             segments=store.latest_segments(self.config.head_segment_window),
             snapshot=store.latest_snapshot(),
-            catalogue=self._write_catalogue(),
+            catalogue=self.write_catalogue(),
             key_certificate=self.registry.key_certificate(),
             signing_key=self.registry.signing_key(),
             channel=channel,

@@ -157,6 +157,11 @@ def app_settings(box: DataDir, simulator: FeedSimulator, **overrides: object) ->
         "clock": lambda: simulator.now,
         "anonymous_rate_limit": "1000 per minute",
         "keyed_rate_limit": "5000 per minute",
+        # Most tests send files anonymously to check other things; tests/test_file_budget.py
+        # checks the box's own defaults for files.
+        "anonymous_bulk_max_rows": 200_000,
+        "anonymous_file_rate_limit": "1000000 per hour",
+        "bulk_rate_limit": "1000000 per hour",
     }
     settings.update(overrides)
     return settings

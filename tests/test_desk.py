@@ -353,3 +353,13 @@ def test_no_name_code_or_national_id_reaches_the_log(
     assert "desk job" in logged
     for secret in ("مریم احمدی", synced.valid, synced.valid_national_id):
         assert secret not in logged
+
+
+def test_a_file_over_what_the_officer_may_check_this_hour_fails_with_a_reason_in_both_languages(
+    make_app: Callable[..., Flask], synced: DemoCodes, rows: list[list[str]]
+) -> None:
+    client = make_app(anonymous_file_rate_limit=f"{len(rows) + 1} per hour").test_client()
+    assert wait_until_done(client, job_url(upload(client, csv_file(rows))))["state"] == "done"
+    progress = wait_until_done(client, job_url(upload(client, csv_file(rows))))
+    assert progress["state"] == "failed"
+    assert "try again later" in progress["error"]["message"] and progress["error"]["message_fa"]

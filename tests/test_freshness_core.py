@@ -107,13 +107,13 @@ def test_the_limits_keep_the_http_cap_below_the_bundle_cap() -> None:
     assert DEFAULT_LIMITS.max_head_lifetime("bundle") == 40 * 24 * HOUR
 
 
-def test_a_head_of_the_first_format_still_verifies(registry: Registry) -> None:
-    def first_format(signed: dict[str, object]) -> None:
-        del signed["channel"]
-        signed["format"] = 1
+def test_a_head_of_protocol_1_is_refused(registry: Registry) -> None:
+    def protocol_1(signed: dict[str, object]) -> None:
+        del signed["catalogue"]
+        signed["format"] = 2
 
-    head = verify_head(_resigned(registry, _head(registry), first_format), registry.trust_anchor(), NOW, channel="http")
-    assert head.channel is None
+    with pytest.raises(MalformedObjectError, match="known format"):
+        verify_head(_resigned(registry, _head(registry), protocol_1), registry.trust_anchor(), NOW, channel="http")
 
 
 @pytest.mark.parametrize(
@@ -121,12 +121,12 @@ def test_a_head_of_the_first_format_still_verifies(registry: Registry) -> None:
     [
         lambda signed: signed.update(channel="carrier-pigeon"),
         lambda signed: signed.pop("channel"),
-        lambda signed: signed.update(format=3),
+        lambda signed: signed.update(format=4),
         lambda signed: signed.update(issued_at="1999-12-31T23:59:59Z"),
         lambda signed: signed.update(expires="9999-12-31T23:59:59Z"),
         lambda signed: signed.update(seq=2**63),
     ],
-    ids=["unknown-channel", "format-2-without-channel", "unknown-format", "before-2000", "in-9999", "seq-2^63"],
+    ids=["unknown-channel", "without-channel", "unknown-format", "before-2000", "in-9999", "seq-2^63"],
 )
 def test_malformed_heads_are_refused(registry: Registry, change: Callable[[dict[str, object]], None]) -> None:
     with pytest.raises(MalformedObjectError):

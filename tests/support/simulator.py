@@ -254,6 +254,7 @@ class FeedSimulator:
             "profile": self.registry.profile,
             "segments": store.latest_segments(self.publisher.config.head_segment_window),
             "snapshot": store.latest_snapshot(),
+            "catalogue": self.publisher.write_catalogue(),
             "key_certificate": self.registry.key_certificate(),
             "signing_key": self.registry.signing_key(),
             "channel": channel,
