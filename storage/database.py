@@ -81,7 +81,12 @@ class Migration:
 
 
 def migrate(connection: Connection, migrations: Sequence[Migration]) -> list[str]:
-    """Apply the migrations not yet applied, in order; return the names applied."""
+    """Apply the migrations not yet applied, in order; return the names applied.
+
+    Each migration runs in a write transaction that first checks, under SQLite's write
+    lock, whether another process (the web app and the sync agent open the same stores)
+    applied it meanwhile, so two openers never apply one migration twice.
+    """
     connection.execute("CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)")
     done = {row[0] for row in connection.execute("SELECT name FROM schema_migrations")}
     applied = []
@@ -89,6 +94,8 @@ def migrate(connection: Connection, migrations: Sequence[Migration]) -> list[str
         if migration.name in done:
             continue
         with transaction(connection):
+            if connection.execute("SELECT 1 FROM schema_migrations WHERE name = ?", (migration.name,)).fetchone():
+                continue
             if isinstance(migration.apply, str):
                 for statement in migration.apply.split(";"):
                     if statement.strip():
@@ -100,3 +107,8 @@ def migrate(connection: Connection, migrations: Sequence[Migration]) -> list[str
             )
         applied.append(migration.name)
     return applied
+
+
+def applied_migrations(connection: Connection) -> list[str]:
+    """The names of the migrations a store has applied, in order: its schema version."""
+    return [row[0] for row in connection.execute("SELECT name FROM schema_migrations ORDER BY rowid")]
