@@ -14,6 +14,7 @@ import click
 from appliance.audit_cli import audit_group
 from appliance.cli import appliance_group, scan_command, status_command, verify_command
 from appliance.receipt_cli import receipt_group
+from appliance.tls_cli import tls_group
 from registry.cli import registry_group
 from sehat.demo import demo_command
 from sync_agent.cli import sync_group
@@ -49,6 +50,7 @@ def cli() -> None:
 cli.add_command(registry_group)
 appliance_group.add_command(audit_group)
 appliance_group.add_command(receipt_group)
+appliance_group.add_command(tls_group)
 cli.add_command(appliance_group)
 cli.add_command(sync_group)
 cli.add_command(status_command)
