@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint typecheck demo bench assets clean i18n
+.PHONY: install test lint typecheck demo bench soak assets clean i18n
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ demo: install
 
 bench: install
 	$(BIN)/python -m bench.run --out BENCHMARKS.md
+
+# The box under load and attack, for about 15–20 minutes (needs root: it mounts a tmpfs).
+# Not part of `make test`, which runs the short version (tests/test_soak_short.py).
+soak: install
+	$(BIN)/python -m soak
 
 # Re-vendor the pinned browser assets (needs npm and the registry; the output is committed).
 assets:

@@ -110,7 +110,7 @@ def status() -> Response:
 def healthz() -> Response:
     try:
         issuers = stores().replica.issuer_states()
-        stores().audit.count()
+        stores().audit.head()  # reads the audit log in O(1); count() scanned every entry on each probe
     except (SehatError, DatabaseError) as error:
         raise ApiError(503, "unhealthy", f"The replica cannot be read: {error}") from error
     return jsonify({"status": "ok", "issuers": len(issuers)})

@@ -48,7 +48,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -278,16 +278,27 @@ def _failed(kind: str, checked: int, entry_id: int | None = None, **numbers: int
     )
 
 
-class AuditLog:
-    """An open audit log; one per thread, or shared (its methods hold a lock)."""
+class Appender(Protocol):
+    """Something that chains entries onto the log durably: the web app's group-commit writer."""
 
-    def __init__(self, connection: Connection, box_key: bytes) -> None:
+    def append(self, entries: Sequence[AuditEntry]) -> None: ...
+
+
+class AuditLog:
+    """An open audit log; one per thread, or shared (its methods hold a lock).
+
+    Given a ``writer`` (the web app's ``AuditWriter``), ``append`` hands entries to it, so
+    that every thread's verifications share its transactions; reads stay on this connection.
+    """
+
+    def __init__(self, connection: Connection, box_key: bytes, writer: Appender | None = None) -> None:
         self._connection = connection
         self._signing_key = checkpoint_signing_key(box_key)
         self._lock = threading.Lock()
+        self._writer = writer
 
     @classmethod
-    def open(cls, datadir: DataDir, *, create: bool = False) -> AuditLog:
+    def open(cls, datadir: DataDir, *, create: bool = False, writer: Appender | None = None) -> AuditLog:
         """Open ``DATADIR/audit.db``; with ``create``, create it first if it is missing (never over one).
 
         Raises:
@@ -310,7 +321,7 @@ class AuditLog:
         except BaseException:
             connection.close()
             raise
-        return cls(connection, key)
+        return cls(connection, key, writer)
 
     @property
     def connection(self) -> Connection:
@@ -331,9 +342,13 @@ class AuditLog:
 
         ``BEGIN IMMEDIATE`` takes the write lock before the last hash is read, so
         appenders on other connections or processes wait their turn and the chain
-        never forks.
+        never forks. Through a writer, the entries share a transaction with other
+        callers' and this returns once it is committed.
         """
         if not entries:
+            return
+        if self._writer is not None:
+            self._writer.append(entries)
             return
         with self._lock, transaction(self._connection):
             last_id, prev = self._connection.execute("SELECT last_id, last_hash FROM audit_meta").fetchone()

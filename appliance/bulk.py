@@ -24,6 +24,7 @@ from typing import IO
 from flask_babel import force_locale
 from flask_babel import lazy_gettext as _l
 
+from appliance.national_id_notes import NATIONAL_ID_NOTES
 from appliance.verification import Outcome
 from appliance.web_errors import ApiError
 from verifier.records import DOCUMENT_TYPE_NAMES_EN, DOCUMENT_TYPE_NAMES_FA
@@ -57,6 +58,7 @@ RESULT_COLUMNS = (
     "reason_fa",
     "reason_en",
     "as_of_jalali",
+    "national_id_note",  # why a national ID given was not compared: not_permitted or limited
 )
 
 
@@ -212,8 +214,12 @@ class Wording:
             reason_en=self.number_reason.en % {"shown": shown},
         )
 
-    def verdict_words(self, verdict: Verdict) -> RowWords:
-        """The core's wording (headline and detail) of a verdict, with the row's facts beside it."""
+    def verdict_words(self, verdict: Verdict, national_id_note: str | None = None) -> RowWords:
+        """The core's wording (headline and detail) of a verdict, with the row's facts beside it.
+
+        ``national_id_note`` says why a national ID in the row was not compared; the
+        explanation then says so, so an officer never takes silence for a match.
+        """
         fa, en = describe_fa(verdict), describe_en(verdict)
         status_fa, status_en, reason_fa, reason_en = fa.headline, en.headline, fa.detail, en.detail
         holder = verdict.holder
@@ -222,6 +228,10 @@ class Wording:
             status_fa, status_en = self.bad_national_id.fa, self.bad_national_id.en
         elif verdict.status is Status.VALID and not stale and (holder is None or holder.national_id_match is not False):
             reason_fa = reason_en = ""  # a plain "valid" needs no explanation: the rows that do stand out
+        if national_id_note is not None:
+            note = NATIONAL_ID_NOTES[national_id_note]
+            reason_fa = f"{reason_fa} {note['fa']}".strip()
+            reason_en = f"{reason_en} {note['en']}".strip()
         document = verdict.document or {}
         as_of = verdict.replica.as_of if verdict.replica else None
         return RowWords(
@@ -257,7 +267,7 @@ def _jalali(moment: datetime) -> str:
 def result_fields(line: int, outcome: Outcome, wording: Wording) -> dict[str, object]:
     verdict = outcome.verdict
     document = verdict.document or {}
-    words = wording.verdict_words(verdict)
+    words = wording.verdict_words(verdict, outcome.national_id_note)
     return {
         "line": line,
         "code": verdict.code or "",
@@ -286,6 +296,7 @@ def result_fields(line: int, outcome: Outcome, wording: Wording) -> dict[str, ob
         "reason_fa": words.reason_fa,
         "reason_en": words.reason_en,
         "as_of_jalali": words.as_of_jalali,
+        "national_id_note": outcome.national_id_note or "",
     }
 
 

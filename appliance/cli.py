@@ -7,7 +7,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import threading
 from collections.abc import Callable
 from datetime import timedelta
@@ -15,17 +14,18 @@ from pathlib import Path
 from types import FrameType
 
 import click
-from waitress.server import create_server
 
 from appliance import create_app
 from appliance.access import AccessStore
 from appliance.audit import AuditEntry, AuditLog, admin_entry
+from appliance.backup_cli import backup_command, rekey_command, restore_command
 from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
 from appliance.clock import utc_now
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
 from appliance.receipts import ensure_receipt_key
 from appliance.replica import Replica
+from appliance.serving import box_server, listening_socket, stop_serving
 from appliance.status import status_document
 from appliance.store import close_stores
 from appliance.verification import Outcome, Verifier
@@ -43,6 +43,11 @@ AUDIT_PRUNE_INTERVAL = timedelta(days=1)
 @click.group("appliance")
 def appliance_group() -> None:
     """The box: its encrypted replica of the trusted issuers' codes."""
+
+
+appliance_group.add_command(backup_command)
+appliance_group.add_command(restore_command)
+appliance_group.add_command(rekey_command)
 
 
 @appliance_group.command("init")
@@ -131,8 +136,16 @@ def status_command(datadir: Path, as_json: bool, history: int, key_file: Path | 
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
 @click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
 @click.option("--keys-only", is_flag=True, help="Verification needs an API key or an operator login.")
+@click.option(
+    "--behind-proxy",
+    is_flag=True,
+    help="nginx on this machine fronts the box: take the client address from its X-Forwarded-For "
+    "(only on connections from 127.0.0.1; keep --host 127.0.0.1).",
+)
 @KEY_FILE_OPTION
-def serve_command(datadir: Path, host: str, port: int, threads: int, keys_only: bool, key_file: Path | None) -> None:
+def serve_command(
+    datadir: Path, host: str, port: int, threads: int, keys_only: bool, behind_proxy: bool, key_file: Path | None
+) -> None:
     """Serve the kiosk page, the JSON API and the admin pages with waitress.
 
     \b
@@ -144,6 +157,8 @@ def serve_command(datadir: Path, host: str, port: int, threads: int, keys_only: 
         settings["key_file"] = key_file
     if keys_only:
         settings["open_verification"] = False
+    if behind_proxy:
+        settings["behind_proxy"] = True
     serve_box(settings)
 
 
@@ -153,17 +168,17 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
     config = app.config["SEHAT"]
     try:
         # Bound here, not inside waitress, so a busy port is one clear line and leaks nothing.
-        listener = socket.create_server((config.host, config.port))
+        listener = listening_socket(config)
     except OSError as error:
         close_stores(app)
         raise OperatorError(
             f"Cannot listen on {config.host}:{config.port}: {error.strerror}.",
             f"گوش دادن روی {config.host}:{config.port} ممکن نیست: {error.strerror}",
         ) from error
-    server = create_server(app, sockets=[listener], **config.waitress_settings())
+    server = box_server(app, config, listener)
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
-        server.close()
+        stop_serving(server)
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
@@ -177,6 +192,7 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
         pass
     finally:
         stop.set()
+        server.task_dispatcher.shutdown()  # requests still running finish (up to 5 s) before the stores close
         close_stores(app)
 
 

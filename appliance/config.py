@@ -24,6 +24,10 @@ class ApplianceConfig:
     host: str = "127.0.0.1"
     port: int = 8080
     threads: int = 8  # waitress worker threads, each with its own replica connection
+    connection_limit: int = 500  # open client connections at once; more wait in the kernel's backlog
+    channel_timeout: int = 30  # a client silent, or not reading its answer, this long loses its connection; seconds
+    answer_buffer_bytes: int = 16 << 20  # answer held in memory before its worker waits for the client; bytes
+    behind_proxy: bool = False  # nginx on this host fronts the box: client address from its X-Forwarded-For
     open_verification: bool = True  # False: verification routes need an API key (keys-only)
     anonymous_rate_limit: str = "30 per minute"  # per client address, against code enumeration
     keyed_rate_limit: str = "600 per minute"  # per API key
@@ -58,6 +62,9 @@ class ApplianceConfig:
             raise ValueError("port must be 1–65535")
         for name in (
             "threads",
+            "connection_limit",
+            "channel_timeout",
+            "answer_buffer_bytes",
             "max_body_bytes",
             "bulk_max_rows",
             "bulk_audit_batch",
@@ -79,20 +86,54 @@ class ApplianceConfig:
         if self.anonymous_bulk_max_rows < 0:
             raise ValueError("anonymous_bulk_max_rows must be 0 (no files) or more")
 
-    def waitress_settings(self) -> dict[str, int]:
-        """Waitress keeps every request and answer in memory, never in a temporary file.
+    def waitress_settings(self) -> dict[str, Any]:
+        """How waitress must run so that no client, idle, slow or hostile, can stall the box.
 
-        By default it spools bodies over 512 KiB and answers over 1 MiB to disk; uploads name
-        people (a diploma photo, an HR spreadsheet) and so do answers (verdicts), so the box
-        holds them in memory instead: a body up to ``max_body_bytes``, and an answer up to
-        twice the high-water mark at which waitress pauses the app until the client reads.
+        Memory, not disk: waitress spools bodies over 512 KiB and answers over 1 MiB to temporary
+        files by default; uploads name people (a diploma photo, an HR spreadsheet) and so do answers
+        (verdicts), so both stay in memory. A body is at most ``max_body_bytes`` (and the multipart
+        envelope): larger is refused by waitress before the app runs, and never spooled, because the
+        refusal comes below ``inbuf_overflow``. An answer is buffered up to ``answer_buffer_bytes``
+        (waitress's ``outbuf_high_watermark``), where the worker thread waits for the client to read;
+        ``outbuf_overflow`` at twice that keeps one large write in memory too.
+
+        Slots: waitress stops accepting at ``connection_limit`` open connections (100 by default,
+        which 99 idle sockets were enough to reach), so it is 500, each costing one file descriptor
+        (systemd/sehat-appliance.service raises the service's limit); poll() replaces select(), which
+        fails past descriptor 1024. ``channel_timeout`` closes a connection with no request running
+        and nothing received or sent for that long — an idle keep-alive, or half a request — checked
+        every ``cleanup_interval``. It never closes a connection whose request is running, so a client
+        that stops reading a large answer is cut by the kernel instead: see ``appliance.serving``.
+
+        The client address: rate limits, lockouts and the audit log key on it. Waitress drops
+        ``X-Forwarded-For`` (and the other proxy headers) from every request unless the
+        connection comes from its ``trusted_proxy``; with ``behind_proxy`` that is nginx on this
+        machine (systemd/nginx-sehat.conf), one hop, whose last entry becomes the address. A LAN
+        client that reaches waitress directly, or a box with no proxy, cannot choose its own.
+
+        The rest: headers of 64 KiB at most (a browser sends a few), no tracebacks to clients
+        (waitress's default, pinned), and a server name that says no version.
         """
-        high_watermark = 16 << 20  # waitress's default outbuf_high_watermark; bytes
-        return {
+        proxy: dict[str, Any] = {}
+        if self.behind_proxy:
+            proxy = {
+                "trusted_proxy": "127.0.0.1",
+                "trusted_proxy_count": 1,
+                "trusted_proxy_headers": "x-forwarded-for",
+            }
+        return proxy | {
             "threads": self.threads,
+            "connection_limit": self.connection_limit,
+            "channel_timeout": self.channel_timeout,
+            "cleanup_interval": max(1, min(5, self.channel_timeout // 4)),
+            "asyncore_use_poll": True,
             "inbuf_overflow": self.max_body_bytes + (1 << 20),
-            "outbuf_high_watermark": high_watermark,
-            "outbuf_overflow": 2 * high_watermark,
+            "max_request_body_size": self.max_body_bytes + (1 << 20),
+            "max_request_header_size": 64 << 10,
+            "outbuf_high_watermark": self.answer_buffer_bytes,
+            "outbuf_overflow": 2 * self.answer_buffer_bytes,
+            "expose_tracebacks": False,
+            "ident": "sehat",
         }
 
     def with_overrides(self, overrides: Mapping[str, Any]) -> ApplianceConfig:

@@ -8,6 +8,7 @@ Layout::
       replica-000001.db      the encrypted replica (SQLCipher), one generation at a time
       downloads/             partial and verified feed objects (sealed; nothing readable)
       sync.lock              held by the one sync that may run at a time
+      rekey.journal          only while a key rotation is under way (appliance/rekey.py)
 
 The key is looked up in this order: an explicit ``--key-file``; the systemd
 credential ``$CREDENTIALS_DIRECTORY/sehat-replica-key``; ``DATADIR/replica.key``.
@@ -32,6 +33,7 @@ CURRENT_FILE = "CURRENT"
 DOWNLOADS_DIR = "downloads"
 LOCK_FILE = "sync.lock"
 CREDENTIAL_NAME = "sehat-replica-key"
+REKEY_JOURNAL = "rekey.journal"
 GENERATION_PREFIX = "replica-"
 GENERATION_SUFFIX = ".db"
 
@@ -43,6 +45,16 @@ class SyncBusyError(OperatorError):
         super().__init__(
             "Another sync is running on this data directory; try again when it has finished.",
             "همگام‌سازی دیگری روی این پوشه در حال اجراست؛ پس از پایان آن دوباره تلاش کنید.",
+        )
+
+
+class RekeyPendingError(OperatorError):
+    code = "rekey_pending"
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(
+            f"A key rotation of {path} was interrupted; finish it with: sehat appliance rekey {path}",
+            f"چرخش کلید {path} نیمه‌کاره مانده است؛ با این فرمان تمامش کنید: sehat appliance rekey {path}",
         )
 
 
@@ -70,6 +82,9 @@ class DataDir:
         return self.path / KEY_FILE
 
     def read_key(self) -> bytes:
+        """The box key; refused while a key rotation is unfinished, when stores may be under either key."""
+        if (self.path / REKEY_JOURNAL).exists():
+            raise RekeyPendingError(self.path)
         return read_key_file(self.resolve_key_file())
 
     def generation_path(self, generation: int) -> Path:

@@ -543,7 +543,7 @@ def _answered_rows(sheet: Sheet, columns: Columns, wording: Wording) -> Iterator
         while waiting:
             row, words, category = waiting.popleft()
             if words is None:
-                yield row, wording.verdict_words(outcome.verdict), _category(outcome.verdict)
+                yield row, wording.verdict_words(outcome.verdict, outcome.national_id_note), _category(outcome.verdict)
                 break
             yield row, words, category
     yield from waiting  # type: ignore[misc]

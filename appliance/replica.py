@@ -248,6 +248,8 @@ class Replica:
         self.datadir = datadir
         self._key = key
         self._catalogues: dict[str, tuple[str, Catalogue]] = {}
+        self._states: dict[tuple[Any, ...], IssuerState] = {}  # parsed issuer rows, keyed by the row as stored
+        self._current_marker = self._current_file_marker()
         self.generation = datadir.current_generation()
         self.connection = self._connect(self.generation)
 
@@ -327,8 +329,24 @@ class Replica:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
+    def _current_file_marker(self) -> tuple[int, int, int] | None:
+        """CURRENT's inode, size and change time: a switch replaces the file (``os.replace``), so the inode differs."""
+        try:
+            found = os.stat(self.datadir.current_file)
+        except FileNotFoundError:
+            return None
+        return found.st_ino, found.st_size, found.st_ctime_ns
+
     def refresh(self) -> bool:
-        """Reopen if the sync agent switched to a rebuilt generation; tell whether it did."""
+        """Reopen if the sync agent switched to a rebuilt generation; tell whether it did.
+
+        Called before every web request, so CURRENT is read only when a ``stat`` says it was
+        replaced. The marker is taken before reading: a switch in between is seen next time.
+        """
+        marker = self._current_file_marker()
+        if marker is not None and marker == self._current_marker:
+            return False
+        self._current_marker = marker
         generation = self.datadir.current_generation()
         if generation == self.generation:
             return False
@@ -346,8 +364,18 @@ class Replica:
             yield self
 
     def issuer_states(self) -> list[IssuerState]:
+        """Every issuer's state as stored now; a row unchanged since the last call is not parsed again.
+
+        Parsing (the anchor's JSON and keys, the profile, six timestamps) cost more than the
+        query, and every verification asks twice. The cache is keyed by the whole row, so any
+        change to an issuer — by the sync agent, by this connection, in a new generation — is
+        parsed afresh, and it holds only the rows of the last call.
+        """
         rows = self.connection.execute(f"SELECT {_ISSUER_COLUMNS} FROM issuers ORDER BY issuer").fetchall()
-        return [_issuer_state(row) for row in rows]
+        parsed = self._states
+        states = [parsed.get(row) or _issuer_state(row) for row in rows]
+        self._states = dict(zip(rows, states, strict=True))
+        return states
 
     def issuer_state(self, issuer: str) -> IssuerState:
         row = self.connection.execute(f"SELECT {_ISSUER_COLUMNS} FROM issuers WHERE issuer = ?", (issuer,)).fetchone()
@@ -376,15 +404,17 @@ class Replica:
 
     def catalogue(self, issuer: str) -> Catalogue:
         """The issuer's catalogue of public names, as last synced (parsed once per version)."""
-        row = self.connection.execute(
-            "SELECT catalogue_sha256, catalogue FROM issuers WHERE issuer = ?", (issuer,)
-        ).fetchone()
+        row = self.connection.execute("SELECT catalogue_sha256 FROM issuers WHERE issuer = ?", (issuer,)).fetchone()
         if row is None or row[0] is None:
             return Catalogue(issuer=issuer)
         cached = self._catalogues.get(issuer)
-        if cached is None or cached[0] != row[0]:
-            cached = (row[0], Catalogue.from_bytes(bytes(row[1]), issuer))
-            self._catalogues[issuer] = cached
+        if cached is not None and cached[0] == row[0]:
+            return cached[1]  # the catalogue itself is read only when its hash changes
+        sha256, data = self.connection.execute(
+            "SELECT catalogue_sha256, catalogue FROM issuers WHERE issuer = ?", (issuer,)
+        ).fetchone()
+        cached = (sha256, Catalogue.from_bytes(bytes(data), issuer))
+        self._catalogues[issuer] = cached
         return cached[1]
 
     def catalogue_sha256(self, issuer: str) -> str | None:

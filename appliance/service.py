@@ -28,6 +28,7 @@ from flask import current_app, g, request
 
 from appliance.audit import AuditEntry
 from appliance.metrics import Metrics
+from appliance.national_id_notes import NATIONAL_ID_NOTES
 from appliance.scanning.limits import ScanLimits
 from appliance.store import app_config, stores
 from appliance.verification import Outcome, Verifier
@@ -73,25 +74,6 @@ def _entry(outcome: Outcome, channel: str) -> AuditEntry:
 
 # Where a person at the box's own pages asks about the document in front of them.
 NATIONAL_ID_CHANNELS = frozenset({"kiosk", "scan", "desk"})
-NATIONAL_ID_NOTES = {
-    "not_permitted": {
-        "en": "The national ID given was not compared: this client may not ask for national-ID comparisons.",
-        "fa": "کد ملی واردشده مقایسه نشد: این درخواست‌کننده اجازهٔ مقایسهٔ کد ملی را ندارد.",
-    },
-    "limited": {
-        "en": "The national ID given was not compared: national IDs have been checked against this code too "
-        "often recently (the comparison is limited per code). Compare the ID with the document, or try again later.",
-        "fa": "کد ملی واردشده مقایسه نشد: به‌تازگی کد ملی بیش از حد مجاز با این کد مقایسه شده است "
-        "(شمار مقایسه‌ها برای هر کد محدود است). کد ملی را با خود سند مقایسه کنید یا بعداً دوباره تلاش کنید.",
-    },
-}
-
-
-@dataclass(frozen=True)
-class CheckedOutcome(Outcome):
-    """An outcome, and why a national ID that was given was not compared (None: it was, or none was given)."""
-
-    national_id_note: str | None = None  # a key of NATIONAL_ID_NOTES
 
 
 def may_compare_national_id(channel: str) -> bool:
@@ -130,7 +112,7 @@ class _NationalIdGate:
 def _noted(outcome: Outcome, verdict: Verdict, note: str) -> Outcome:
     if verdict.holder is None:  # no record, so no comparison was withheld
         return outcome
-    return CheckedOutcome(verdict, outcome.issuer, outcome.lookup_id, note)
+    return Outcome(verdict, outcome.issuer, outcome.lookup_id, note)
 
 
 def verify_one(raw_code: str, national_id: str | None, channel: str) -> Outcome:
@@ -188,7 +170,7 @@ def verdict_document(outcome: Outcome) -> dict[str, Any]:
     """The contract's verdict JSON, with a human summary in both languages."""
     body = outcome.verdict.to_dict()
     body["summary"] = summary(outcome.verdict)
-    note = outcome.national_id_note if isinstance(outcome, CheckedOutcome) else None
+    note = outcome.national_id_note
     if note is not None:
         body["summary"]["national_id"] = note
         for language in ("en", "fa"):

@@ -3,7 +3,9 @@
 Each waitress thread keeps its own replica, audit and access connections for the
 life of the process (opening SQLCipher per request would cost more than the
 lookup), reaches them through ``g``, and ends any open transaction in a teardown.
-Before each request the replica notices a rebuilt generation and reopens.
+Before each request the replica notices a rebuilt generation and reopens. Audit
+appends from every thread go through one ``AuditWriter`` (group commit), which
+``close_stores`` flushes and stops before the connections close.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from flask import Flask, current_app, g
 
 from appliance.access import AccessStore
 from appliance.audit import AuditLog
+from appliance.audit_writer import AuditWriter
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
 from appliance.replica import Replica
@@ -40,6 +43,7 @@ class StoreRegistry:
     """Every thread's stores for one app, so they can all be closed when the app stops."""
 
     datadir: DataDir
+    writer: AuditWriter
     local: threading.local = field(default_factory=threading.local)
     opened: list[ThreadStores] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,7 +53,7 @@ class StoreRegistry:
         if stores is None:
             stores = ThreadStores(
                 replica=Replica.open(self.datadir),
-                audit=AuditLog.open(self.datadir, create=True),
+                audit=AuditLog.open(self.datadir, writer=self.writer),
                 access=AccessStore.open(self.datadir),
             )
             self.local.stores = stores
@@ -58,6 +62,7 @@ class StoreRegistry:
         return stores
 
     def close_all(self) -> None:
+        self.writer.close()  # pending entries are written before any connection closes
         with self.lock:
             for stores in self.opened:
                 stores.close()
@@ -65,9 +70,14 @@ class StoreRegistry:
 
 
 def init_stores(app: Flask, config: ApplianceConfig) -> None:
-    registry = StoreRegistry(DataDir(config.datadir, config.key_file))
+    datadir = DataDir(config.datadir, config.key_file)
+    registry = StoreRegistry(datadir, AuditWriter(AuditLog.open(datadir, create=True)))
     app.extensions[EXTENSION] = registry
-    registry.for_this_thread()  # fail at start, not on the first request, if the key or store is wrong
+    try:
+        registry.for_this_thread()  # fail at start, not on the first request, if the key or store is wrong
+    except BaseException:
+        registry.close_all()
+        raise
 
     @app.teardown_request
     def end_transactions(error: BaseException | None) -> None:

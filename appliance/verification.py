@@ -41,6 +41,7 @@ class Outcome:
     verdict: Verdict
     issuer: str | None
     lookup_id: str | None
+    national_id_note: str | None = None  # why a national ID given was not compared (appliance.national_id_notes)
 
 
 class Verifier:

@@ -32,7 +32,7 @@ from appliance.datadir import DataDir
 from appliance.replica import Replica
 from appliance.store import close_stores
 from appliance.verification import Verifier
-from bench import protocol, scanning
+from bench import http_load, protocol, scanning
 from data.generator import generate_graduates, write_csv
 from registry.config import RegistryConfig
 from registry.publisher import Publisher
@@ -181,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     lines += protocol.section()
     lines += scanning.section()
+    lines += http_load.section()
     Path(args.out).write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
     return 0

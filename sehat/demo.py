@@ -39,6 +39,7 @@ from appliance import create_app
 from appliance.access import AccessStore
 from appliance.datadir import DataDir
 from appliance.replica import Replica
+from appliance.serving import box_server, listening_socket, stop_serving
 from appliance.store import close_stores
 from data.generator import ISSUER_SAMPLES
 from registry.config import RegistryConfig
@@ -295,11 +296,11 @@ def _run_demo(root: Path, port: int, feed_port: int, kdf_cost: int | None) -> No
     threading.Thread(target=agent.run, args=(stop,), name="sync", daemon=True).start()
 
     app = create_app({"datadir": box_dir, "host": "127.0.0.1", "port": port})
-    box_server = create_server(app, host="127.0.0.1", port=port, **app.config["SEHAT"].waitress_settings())
+    web_server = box_server(app, app.config["SEHAT"], listening_socket(app.config["SEHAT"]))
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
         stop.set()
-        box_server.close()
+        stop_serving(web_server)
         feed_server.close()
 
     signal.signal(signal.SIGTERM, shut_down)
@@ -329,7 +330,7 @@ def _run_demo(root: Path, port: int, feed_port: int, kdf_cost: int | None) -> No
     lines.append("  Press Ctrl+C to stop.")
     click.echo("\n".join(lines) + "\n")
     try:
-        _serve_quietly(box_server)
+        _serve_quietly(web_server)
     finally:
         stop.set()
         close_stores(app)

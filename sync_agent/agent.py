@@ -223,24 +223,27 @@ class SyncAgent:
         return SyncOutcome(issuer, "http", "failed", seq, seq, 0, 0, "no feed URL configured (use --feed)")
 
     def import_bundle(self, path: Path) -> SyncOutcome:
-        """Apply an offline bundle through the same verification and apply path as a download."""
-        with self._lock.held(), Replica.open(self.datadir) as replica:
-            with self._writes:
-                replica.remove_unfinished_generations()
-            fetcher = BundleFetcher(path, self.config)
-            try:
+        """Apply an offline bundle through the same verification and apply path as a download.
+
+        The bundle is opened, and refused unless it is a regular file, before the sync lock is
+        taken: a named pipe or device given by mistake must not hold every other sync up.
+        """
+        fetcher = BundleFetcher(path, self.config)
+        try:
+            with self._lock.held(), Replica.open(self.datadir) as replica:
+                with self._writes:
+                    replica.remove_unfinished_generations()
                 issuer = fetcher.issuer_hint()
-            except SehatError:
-                fetcher.close()
-                raise
-            trusted = [state.issuer for state in replica.issuer_states()]
-            if issuer not in trusted:
-                fetcher.close()
-                raise OperatorError(
-                    f"The bundle is for issuer {issuer!r}, which this box does not trust.",
-                    f"این بسته برای صادرکننده «{issuer}» است که این دستگاه به آن اعتماد ندارد.",
-                )
-            return self._sync_issuer(replica, issuer, fetcher)
+                trusted = [state.issuer for state in replica.issuer_states()]
+                if issuer not in trusted:
+                    raise OperatorError(
+                        f"The bundle is for issuer {issuer!r}, which this box does not trust.",
+                        f"این بسته برای صادرکننده «{issuer}» است که این دستگاه به آن اعتماد ندارد.",
+                    )
+                return self._sync_issuer(replica, issuer, fetcher)
+        except BaseException:
+            fetcher.close()  # closing twice (after _sync_issuer closed it) is harmless
+            raise
 
     def reset_floor(self, issuer: str) -> SyncRecord:
         """Forget ``issuer``'s clock floor and accepted head, recorded in the sync history.

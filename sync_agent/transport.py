@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import abc
 import os
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
@@ -36,7 +37,7 @@ from verifier.bundle import (
     read_bundle_head,
 )
 from verifier.canonical import parse_json_object
-from verifier.errors import LengthMismatchError, MalformedObjectError
+from verifier.errors import LengthMismatchError, MalformedObjectError, OperatorError
 from verifier.head import Head
 from verifier.objects import HEAD_PATH, ObjectRef
 
@@ -209,6 +210,51 @@ class HttpFetcher(Fetcher):
         self.session.close()
 
 
+_FILE_KINDS = (
+    (stat.S_ISDIR, "a directory", "یک پوشه"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)", "یک لوله‌ی نام‌دار (FIFO)"),
+    (stat.S_ISSOCK, "a socket", "یک سوکت"),
+    (stat.S_ISCHR, "a character device", "یک دستگاه نویسه‌ای"),
+    (stat.S_ISBLK, "a block device", "یک دستگاه بلوکی"),
+)
+
+
+def _refuse_unless_regular(path: Path, mode: int) -> None:
+    if stat.S_ISREG(mode):
+        return
+    kind_en, kind_fa = next(((en, fa) for test, en, fa in _FILE_KINDS if test(mode)), ("not a file", "فایل نیست"))
+    raise OperatorError(
+        f"{path} is {kind_en}, not a bundle file; copy the .sehat file from the stick and import the copy.",
+        f"{path} {kind_fa} است، نه فایل بسته؛ فایل ‎.sehat را از حافظه‌ی USB کپی کنید و کپی را وارد کنید.",
+    )
+
+
+def open_bundle_file(path: Path) -> BinaryIO:
+    """Open a bundle for reading, refusing anything but a regular file without waiting on it.
+
+    A named pipe blocks ``open()`` until something writes to it, and a device can be read
+    forever; either would hang an import while it holds the sync lock. So the path is
+    checked first, then opened with ``O_NONBLOCK`` (which never waits) and checked again on
+    the open descriptor — the file it names may have been swapped in between.
+
+    Raises:
+        OperatorError: the path is a directory, pipe, socket or device.
+        DownloadError: the file cannot be read.
+    """
+    try:
+        _refuse_unless_regular(path, os.stat(path).st_mode)
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:
+        raise DownloadError(f"cannot read bundle {path}: {error.strerror}") from error
+    try:
+        _refuse_unless_regular(path, os.fstat(descriptor).st_mode)
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
+
+
 class BundleFetcher(Fetcher):
     """Reads a feed from an offline bundle file (a USB stick), through the same interface."""
 
@@ -217,13 +263,7 @@ class BundleFetcher(Fetcher):
     def __init__(self, path: Path, config: SyncConfig) -> None:
         self.path = path
         self.config = config
-        try:
-            self._stream: BinaryIO = open(path, "rb")  # noqa: SIM115 - closed in close()
-        except OSError as error:
-            raise DownloadError(f"cannot read bundle {path}: {error.strerror}") from error
-        if not self._stream.seekable():
-            self._stream.close()
-            raise DownloadError(f"bundle {path} is not a regular file; copy it from the stick first")
+        self._stream: BinaryIO = open_bundle_file(path)
         self._index: BundleIndex | None = None
         self._entries: dict[str, BundleEntry] = {}
 

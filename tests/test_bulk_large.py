@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import subprocess
 import sys
 import time
@@ -38,6 +39,12 @@ def served_box(simulator: FeedSimulator, box: DataDir) -> Iterator[tuple[str, ps
         [sys.executable, "-m", "sehat", "appliance", "serve", str(box.path), "--port", str(port), "--threads", "2"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        # Memory is the point here, not the file quotas (tests/test_file_budget.py checks those).
+        env={
+            **os.environ,
+            "SEHAT_ANONYMOUS_BULK_MAX_ROWS": "200000",
+            "SEHAT_ANONYMOUS_FILE_RATE_LIMIT": "1000000 per hour",
+        },
     ) as server:
         base = f"http://127.0.0.1:{port}"
         for _ in range(100):

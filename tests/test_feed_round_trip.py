@@ -14,8 +14,7 @@ from registry.publisher import Publisher
 from registry.registry import Registry
 from tests.conftest import NOW, graduates_csv
 from tests.support.feed_reader import FeedReader
-from verifier.records import RecordPayload
-from verifier.sealing import derive_record_keys, unseal
+from verifier.sealing import derive_record_keys
 
 
 def _pairs(data: bytes, codes: list[str]) -> list[tuple[str, str]]:

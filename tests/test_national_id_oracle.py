@@ -84,6 +84,14 @@ def test_anonymous_bulk_never_compares(client: FlaskClient, synced: DemoCodes) -
     assert [row["national_id_match"] for row in rows] == ["", ""]
 
 
+def test_a_bulk_row_says_why_its_national_id_was_not_compared(client: FlaskClient, synced: DemoCodes) -> None:
+    data = f"code,national_id\n{synced.valid},{other_id(synced)}\n{synced.valid},\n"
+    rows = list(csv.DictReader(io.StringIO(client.post("/api/v1/verify/bulk", data=data.encode()).get_data(True))))
+    assert [row["national_id_note"] for row in rows] == ["not_permitted", ""]
+    assert "not compared" in rows[0]["reason_en"] and "مقایسه نشد" in rows[0]["reason_fa"]
+    assert rows[1]["reason_en"] == ""
+
+
 def test_an_invalid_national_id_is_still_a_422_for_anyone(client: FlaskClient, synced: DemoCodes) -> None:
     response = client.post("/api/v1/verify", json={"code": synced.valid, "national_id": "1234567890"})
     assert response.status_code == 422

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 
 from tests.support.vectors import compute_vectors
-from verifier.head import verify_head
 from verifier.catalogue import Catalogue
+from verifier.head import verify_head
 from verifier.records import RecordPayload
 from verifier.sealing import KdfParams, RecordKeys, derive_record_keys, unseal
 from verifier.signing import TrustAnchor

@@ -173,9 +173,7 @@ def test_a_large_import_does_not_hold_the_store_while_it_seals(registry: Registr
     assert not any("BEGIN" in statement for statement in statements[:begin])
 
 
-def test_the_digest_kept_change_by_change_equals_the_digest_of_every_row(
-    registry: Registry, codes: list[str]
-) -> None:
+def test_the_digest_kept_change_by_change_equals_the_digest_of_every_row(registry: Registry, codes: list[str]) -> None:
     registry.supersede(codes[0], codes[1], NOW)
     registry.revoke(codes[2], "صدور اشتباه", NOW)
     registry.correct(codes[1], {"full_name": "نام اصلاح‌شده"}, NOW)

@@ -1,12 +1,19 @@
-"""Small faults, fixed: deeply nested JSON is a 400 in the error shape, and the audit export streams."""
+"""Small faults, fixed: deeply nested JSON is a 400 in the error shape, the audit export streams, and
+``sehat sync import`` refuses what is not a regular file before it takes the sync lock."""
 
 from __future__ import annotations
 
 import csv
 import io
+import os
+import socket
+import subprocess
+import sys
+import time
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from flask import Flask
@@ -15,8 +22,12 @@ from flask.testing import FlaskClient
 from appliance.audit import EXPORT_BATCH, AuditEntry, AuditLog
 from appliance.datadir import DataDir
 from appliance.json_depth import json_depth_exceeds
-from tests.conftest import DemoCodes
+from registry.publisher import Publisher
+from sync_agent.agent import SyncAgent
+from tests.conftest import TEST_SYNC_CONFIG, DemoCodes
+from tests.support.simulator import FeedSimulator
 from tests.support.web import PASSWORD, log_in
+from verifier.errors import OperatorError
 
 LOOKUP_ID = "cd" * 16
 
@@ -107,3 +118,56 @@ def test_the_export_holds_what_was_logged_when_it_began(box: DataDir, synced: De
         fill_audit(box, 5)  # appended while the export runs
         exported = sum(rows for _, rows in pieces)
     assert exported == EXPORT_BATCH + 1
+
+
+# --- sync import: only a regular file, and never while holding the lock --------------------------
+
+
+def _not_a_file(kind: str, tmp_path: Path) -> Path:
+    """A path of ``kind`` that an operator might pass to ``sehat sync import`` by mistake."""
+    path = tmp_path / f"{kind}.sehat"
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "directory":
+        path.mkdir()
+    elif kind == "socket":
+        listener = socket.socket(socket.AF_UNIX)
+        listener.bind(str(path))
+        listener.close()  # the socket file stays
+    else:
+        return Path("/dev/zero")  # a device that would never stop giving bytes
+    return path
+
+
+def test_sync_import_of_a_fifo_ends_at_once_with_a_clear_line(box: DataDir, tmp_path: Path) -> None:
+    fifo = _not_a_file("fifo", tmp_path)
+    started = time.monotonic()
+    # Before the fix, open() waited for a writer forever, holding the sync lock.
+    completed = subprocess.run(
+        [sys.executable, "-m", "sehat", "sync", "import", str(box.path), str(fifo)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "LANG": "C.UTF-8", "LC_ALL": ""},
+    )
+    assert completed.returncode == 1
+    assert "is a named pipe (FIFO), not a bundle file" in completed.stderr
+    assert completed.stderr.count("\n") == 1, "one line, no traceback"
+    assert time.monotonic() - started < 20
+
+
+@pytest.mark.parametrize("kind", ["fifo", "directory", "socket", "device"])
+def test_what_is_not_a_regular_file_is_refused_before_the_sync_lock(
+    box: DataDir, simulator: FeedSimulator, tmp_path: Path, kind: str
+) -> None:
+    path = _not_a_file(kind, tmp_path)
+    agent = SyncAgent(box, TEST_SYNC_CONFIG, clock=lambda: simulator.now)
+    # Another sync is running: the refusal must not even wait for it.
+    with box.sync_lock(), pytest.raises(OperatorError) as refused:
+        agent.import_bundle(path)
+    assert "not a bundle file" in refused.value.message and "بسته" in refused.value.message_fa
+    # Nothing was left holding the lock: a genuine bundle imports next.
+    simulator.add_records(3)
+    bundle = tmp_path / "usb.sehat"
+    Publisher(simulator.registry).write_bundle(bundle, simulator.now)
+    assert agent.import_bundle(bundle).outcome == "updated"

@@ -6,9 +6,12 @@ import socket
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import replace
 from typing import Any
 
 from waitress.server import create_server
+
+from appliance.serving import box_server, listening_socket
 
 
 def free_port() -> int:
@@ -24,11 +27,18 @@ def _run_until_closed(server: Any) -> None:
 
 
 @contextmanager
-def serving(app: Any) -> Iterator[str]:
-    """Serve a WSGI app on 127.0.0.1 for the duration of the block; yields its base URL."""
-    settings = app.config["SEHAT"].waitress_settings() if hasattr(app, "config") and "SEHAT" in app.config else {}
-    settings["threads"] = 4
-    server: Any = create_server(app, host="127.0.0.1", port=0, **settings)
+def serving(app: Any, threads: int = 4) -> Iterator[str]:
+    """Serve a WSGI app on 127.0.0.1 for the duration of the block; yields its base URL.
+
+    The box's app is served as ``sehat appliance serve`` serves it (its listening socket and
+    waitress settings), on a free port; any other WSGI app with waitress's defaults.
+    """
+    server: Any
+    if hasattr(app, "config") and "SEHAT" in app.config:
+        config = replace(app.config["SEHAT"], host="127.0.0.1")
+        server = box_server(app, config, listening_socket(config, port=0), threads=threads)
+    else:
+        server = create_server(app, host="127.0.0.1", port=0, threads=threads)
     thread = threading.Thread(target=_run_until_closed, args=(server,), name="test-server", daemon=True)
     thread.start()
     try:
