@@ -43,16 +43,18 @@ class CodeConverter(PathConverter):
 
 
 def build_app(test_config: Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from ``SEHAT_*`` environment variables, then ``test_config`` overrides.
+    """Build the app from the configuration file, ``SEHAT_*`` environment variables, then ``test_config``.
 
-    ``test_config`` may also carry ``clock`` (a callable returning an aware datetime)
+    ``test_config`` may also carry ``clock`` (a callable returning an aware datetime),
+    ``settings_file`` (the configuration file the ``sehat`` command read, under the environment)
     and any Flask setting in upper case.
     """
     overrides = dict(test_config or {})
     clock: Callable[[], datetime] = overrides.pop("clock", lambda: datetime.now(UTC))
+    settings_file = overrides.pop("settings_file", None)
     flask_settings = {name: overrides.pop(name) for name in list(overrides) if name.isupper()}
     try:
-        config = ApplianceConfig.from_environment().with_overrides(overrides)
+        config = ApplianceConfig.from_environment(settings=settings_file).with_overrides(overrides)
     except ValueError as error:
         raise OperatorError(f"Bad setting: {error}", f"تنظیمات نادرست است: {error}") from error
     app = Flask(__name__)

@@ -19,13 +19,14 @@ from appliance import create_app
 from appliance.access import AccessStore
 from appliance.audit import AuditEntry, AuditLog, admin_entry
 from appliance.backup_cli import backup_command, rekey_command, restore_command
-from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
+from appliance.cli_options import KEY_FILE_OPTION, box_settings, parse_feeds
 from appliance.clock import utc_now
 from appliance.config import ApplianceConfig
 from appliance.datadir import DataDir
 from appliance.receipts import ensure_receipt_key
 from appliance.replica import Replica
-from appliance.serving import box_server, listening_socket, stop_serving
+from appliance.service_manager import Watchdog, notify
+from appliance.serving import answers_health, box_server, listening_socket, probe_address, stop_serving
 from appliance.status import status_document
 from appliance.store import close_stores
 from appliance.verification import Outcome, Verifier
@@ -56,9 +57,9 @@ appliance_group.add_command(rekey_command)
     "--trust",
     "trust_files",
     multiple=True,
-    required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="An issuer's trust anchor, as printed by `sehat registry trust`. Repeat for each issuer.",
+    help="An issuer's trust anchor, as printed by `sehat registry trust`. Repeat for each issuer. "
+    "Default: the configuration file's [[issuer]] tables.",
 )
 @click.option("--feed", "feeds", multiple=True, metavar="ISSUER=URL", help="Where an issuer's feed is published.")
 @KEY_FILE_OPTION
@@ -66,20 +67,44 @@ def init_command(datadir: Path, trust_files: tuple[Path, ...], feeds: tuple[str,
     """Create the box's encrypted replica in DATADIR, pinning the trusted issuers' root keys.
 
     A new random key is written to DATADIR/replica.key (mode 0600) unless --key-file
-    names an existing one.
+    names an existing one. Without --trust, the issuers (trust anchor and feed URL) are
+    the [[issuer]] tables of the configuration file (/etc/sehat/sehat.toml).
 
     \b
     Example:
       sehat appliance init /var/lib/sehat --trust msrt.trust.json \\
           --feed msrt=https://feed.example.ir/msrt
+      sehat --config /etc/sehat/sehat.toml appliance init /var/lib/sehat
     """
+    feed_values = list(feeds)
+    expected_ids: tuple[str, ...] = ()
+    if not trust_files:
+        settings = box_settings()
+        if not settings.issuers:
+            raise OperatorError(
+                "Name the issuers to trust: --trust FILE, or [[issuer]] tables in the configuration file.",
+                "صادرکنندگان مورد اعتماد را مشخص کنید: با --trust یا جدول‌های [[issuer]] در فایل تنظیمات.",
+            )
+        trust_files = tuple(issuer.trust_anchor for issuer in settings.issuers)
+        expected_ids = tuple(issuer.id for issuer in settings.issuers)
+        feed_values = [f"{issuer.id}={issuer.feed_url}" for issuer in settings.issuers if issuer.feed_url]
     anchors = []
     for path in trust_files:
         try:
             anchors.append(TrustAnchor.from_bytes(path.read_bytes()))
+        except OSError as error:
+            raise OperatorError(
+                f"Trust anchor {path} cannot be read: {error.strerror}.", f"فایل نشانگر اعتماد {path} خوانده نمی‌شود."
+            ) from error
         except MalformedObjectError as error:
             raise OperatorError(f"{path}: {error.detail}", f"فایل نشانگر اعتماد {path} معتبر نیست.") from error
-    feed_map = parse_feeds(feeds, [anchor.issuer for anchor in anchors])
+    for path, anchor, named in zip(trust_files, anchors, expected_ids, strict=False):
+        if anchor.issuer != named:
+            raise OperatorError(
+                f"{path} is the trust anchor of {anchor.issuer!r}, but the configuration file names it {named!r}.",
+                f"فایل {path} نشانگر اعتماد {anchor.issuer!r} است، نه {named!r} که در فایل تنظیمات آمده است.",
+            )
+    feed_map = parse_feeds(tuple(feed_values), [anchor.issuer for anchor in anchors])
     with Replica.create(DataDir(datadir, key_file), anchors, feed_map) as replica:
         issuers = ", ".join(state.issuer for state in replica.issuer_states())
     ensure_receipt_key(DataDir(datadir, key_file), utc_now())  # the box signs receipts from day one
@@ -131,10 +156,10 @@ def status_command(datadir: Path, as_json: bool, history: int, key_file: Path | 
 
 
 @appliance_group.command("serve")
-@click.argument("datadir", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (0.0.0.0 for the LAN).")
-@click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--threads", type=click.IntRange(1, 64), default=8, show_default=True)
+@click.argument("datadir", required=False, type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--host", help="Address to listen on (0.0.0.0 for the LAN). Default: [box] host, else 127.0.0.1.")
+@click.option("--port", type=click.IntRange(1, 65535), help="Default: [box] port, else 8080.")
+@click.option("--threads", type=click.IntRange(1, 64), help="Default: [box] threads, else 8.")
 @click.option("--keys-only", is_flag=True, help="Verification needs an API key or an operator login.")
 @click.option(
     "--behind-proxy",
@@ -144,17 +169,27 @@ def status_command(datadir: Path, as_json: bool, history: int, key_file: Path | 
 )
 @KEY_FILE_OPTION
 def serve_command(
-    datadir: Path, host: str, port: int, threads: int, keys_only: bool, behind_proxy: bool, key_file: Path | None
+    datadir: Path | None,
+    host: str | None,
+    port: int | None,
+    threads: int | None,
+    keys_only: bool,
+    behind_proxy: bool,
+    key_file: Path | None,
 ) -> None:
     """Serve the kiosk page, the JSON API and the admin pages with waitress.
+
+    Settings not given here come from SEHAT_* variables, then the configuration file's
+    [box] section (DATADIR too: [box] datadir, else /var/lib/sehat).
 
     \b
     Example:
       sehat appliance serve /var/lib/sehat --host 0.0.0.0 --port 8080
+      sehat --config /etc/sehat/sehat.toml appliance serve
     """
-    settings: dict[str, object] = {"datadir": datadir, "host": host, "port": port, "threads": threads}
-    if key_file is not None:
-        settings["key_file"] = key_file
+    given = {"datadir": datadir, "host": host, "port": port, "threads": threads, "key_file": key_file}
+    settings: dict[str, object] = {name: value for name, value in given.items() if value is not None}
+    settings["settings_file"] = box_settings()
     if keys_only:
         settings["open_verification"] = False
     if behind_proxy:
@@ -176,6 +211,7 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
             f"گوش دادن روی {config.host}:{config.port} ممکن نیست: {error.strerror}",
         ) from error
     server = box_server(app, config, listener)
+    address = probe_address(listener)  # before a signal can close the listener
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
         stop_serving(server)
@@ -186,11 +222,18 @@ def serve_box(settings: dict[str, object], ready: Callable[[str], None] | None =
     threading.Thread(target=_prune_audit_daily, args=(config, stop), name="audit-retention", daemon=True).start()
     url = f"http://{config.host}:{getattr(server, 'effective_port', config.port)}/"
     (ready or (lambda where: click.echo(f"Serving the box at {where}", err=True)))(url)
+    # Under systemd (Type=notify, WatchdogSec=): started once the socket listens, and kept
+    # alive only while the box answers its own /healthz; outside systemd both are no-ops.
+    notify(f"READY=1\nSTATUS=Serving at {url}")
+    watchdog = Watchdog.start_if_asked(lambda: answers_health(address))
     try:
         server.run()
     except OSError:  # the listening socket closed by the signal handler
         pass
     finally:
+        if watchdog is not None:
+            watchdog.stop()
+        notify("STOPPING=1")
         stop.set()
         server.task_dispatcher.shutdown()  # requests still running finish (up to 5 s) before the stores close
         close_stores(app)

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from appliance.config_file import SettingsFile, load_settings
 from verifier.errors import OperatorError
 
 KEY_FILE_OPTION = click.option(
@@ -34,3 +35,14 @@ def parse_feeds(values: tuple[str, ...], issuers: list[str] | None = None) -> di
             )
         feeds[issuer] = url
     return feeds
+
+
+def box_settings() -> SettingsFile:
+    """The configuration file the ``sehat`` group read (``--config``), else the default one.
+
+    The group keeps it as its context object, so a sub-command reads the same file the
+    operator named; a command invoked on its own (a test, a script) reads the default path.
+    """
+    context = click.get_current_context(silent=True)
+    found = context.find_object(SettingsFile) if context is not None else None
+    return found if found is not None else load_settings()

@@ -1,7 +1,8 @@
-"""The box's web settings: one typed object, from defaults, a mapping, or SEHAT_* environment variables.
+"""The box's web settings: one typed object, from defaults, /etc/sehat/sehat.toml, SEHAT_* variables, a mapping.
 
-systemd units set ``SEHAT_DATADIR`` and friends; tests pass a mapping to
-``create_app``. Every limit the web app enforces is here, with its unit.
+Later sources win: the ``[box]`` section of the configuration file (appliance/config_file.py),
+then ``SEHAT_DATADIR`` and friends from the environment, then a mapping (the command line's
+options, or a test's ``create_app`` settings). Every limit the web app enforces is here, with its unit.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from appliance.audit import AUDIT_RETENTION_DAYS
+from appliance.config_file import SettingsFile, SettingsFileError, load_settings
 
 ENV_PREFIX = "SEHAT_"
 
@@ -27,7 +29,7 @@ class ApplianceConfig:
     connection_limit: int = 500  # open client connections at once; more wait in the kernel's backlog
     channel_timeout: int = 30  # a client silent, or not reading its answer, this long loses its connection; seconds
     answer_buffer_bytes: int = 16 << 20  # answer held in memory before its worker waits for the client; bytes
-    behind_proxy: bool = False  # nginx on this host fronts the box: client address from its X-Forwarded-For
+    behind_proxy: bool = False  # nginx on this host fronts the box: trust its X-Forwarded-For and -Proto
     open_verification: bool = True  # False: verification routes need an API key (keys-only)
     anonymous_rate_limit: str = "30 per minute"  # per client address, against code enumeration
     keyed_rate_limit: str = "600 per minute"  # per API key
@@ -119,7 +121,7 @@ class ApplianceConfig:
             proxy = {
                 "trusted_proxy": "127.0.0.1",
                 "trusted_proxy_count": 1,
-                "trusted_proxy_headers": "x-forwarded-for",
+                "trusted_proxy_headers": "x-forwarded-for x-forwarded-proto",
             }
         return proxy | {
             "threads": self.threads,
@@ -146,16 +148,32 @@ class ApplianceConfig:
         return replace(self, **values)
 
     @classmethod
-    def from_environment(cls, environ: Mapping[str, str] | None = None) -> ApplianceConfig:
-        """Defaults, overridden by ``SEHAT_<NAME>`` variables (e.g. ``SEHAT_DATADIR``)."""
+    def from_environment(
+        cls, environ: Mapping[str, str] | None = None, settings: SettingsFile | None = None
+    ) -> ApplianceConfig:
+        """Defaults, then the file's ``[box]`` section, then ``SEHAT_<NAME>`` variables (e.g. ``SEHAT_DATADIR``).
+
+        ``settings`` is the file already read by the ``sehat`` command (its ``--config``);
+        without it the default file is read (``$SEHAT_CONFIG``, else /etc/sehat/sehat.toml).
+        """
         environ = os.environ if environ is None else environ
+        settings = load_settings(environ=environ) if settings is None else settings
+        base = cls()
+        values = settings.values_for("box", base)
+        if values:
+            try:
+                base = replace(base, **values)
+            except ValueError as error:
+                raise SettingsFileError(
+                    f"{settings.path}: [box] {error}", f"{settings.path}: تنظیمات [box] نادرست است: {error}"
+                ) from error
         names = {field.name for field in fields(cls)}
         found = {
             key[len(ENV_PREFIX) :].lower(): value
             for key, value in environ.items()
             if key.startswith(ENV_PREFIX) and key[len(ENV_PREFIX) :].lower() in names
         }
-        return cls().with_overrides(found)
+        return base.with_overrides(found)
 
 
 def _coerce(current: Any, name: str, value: Any) -> Any:

@@ -17,12 +17,17 @@ error, closes the connection, and the waiting worker is released.
 
 from __future__ import annotations
 
+import http.client
+import logging
 import socket
 from typing import Any
 
 from waitress.server import create_server
 
 from appliance.config import ApplianceConfig
+
+logger = logging.getLogger(__name__)
+HEALTH_PROBE_TIMEOUT = 10.0  # seconds; systemd's watchdog (WatchdogSec=60) is pinged every 30
 
 
 def listening_socket(config: ApplianceConfig, port: int | None = None) -> socket.socket:
@@ -57,3 +62,31 @@ def stop_serving(server: Any) -> None:
     server.close()
     for channel in list(server._map.values()):  # waitress's socket map: the connections still open
         channel.close()
+
+
+def probe_address(listener: socket.socket) -> tuple[str, int]:
+    """Where this machine reaches the box's own listening socket: loopback when it listens on every address."""
+    host, port = listener.getsockname()[:2]
+    wildcard = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}
+    return wildcard.get(host, host), port
+
+
+def answers_health(address: tuple[str, int], timeout: float = HEALTH_PROBE_TIMEOUT) -> bool:
+    """Whether the box at ``address`` answers ``GET /healthz`` with 200: systemd's watchdog probe.
+
+    A real request through the listening socket, a worker thread and the replica, so a
+    box whose workers are all stuck or whose replica cannot be read stops pinging and is
+    restarted; a probe of the process alone would keep a wedged box alive.
+    """
+    connection = http.client.HTTPConnection(*address, timeout=timeout)
+    try:
+        connection.request("GET", "/healthz", headers={"User-Agent": "sehat-watchdog"})
+        status = connection.getresponse().status
+    except (OSError, http.client.HTTPException) as error:
+        logger.warning("health probe of %s:%d failed: %s", *address, error)
+        return False
+    finally:
+        connection.close()
+    if status != 200:
+        logger.warning("health probe of %s:%d answered %d", *address, status)
+    return status == 200

@@ -112,6 +112,7 @@ class SyncAgent:
         self.fetcher_factory = fetcher_factory or (lambda url, config: HttpFetcher(url, config))
         self._lock = _SharedSyncLock(datadir)
         self._writes = threading.RLock()  # one writer at a time across this agent's issuer threads
+        self._followers: list[threading.Thread] = []  # run()'s issuer loops
 
     def _sync_issuer(self, replica: Replica, issuer: str, fetcher: Fetcher) -> SyncOutcome:
         started, clock_started = time.monotonic(), self.clock()
@@ -255,24 +256,34 @@ class SyncAgent:
         with self._lock.held(), self._writes, Replica.open(self.datadir) as replica:
             return replica.reset_floor(issuer, self.clock())
 
-    def run(self, stop: threading.Event) -> None:
+    def run(self, stop: threading.Event, on_started: Callable[[list[str]], None] | None = None) -> None:
         """Sync every issuer now, then on its own schedule, each in its own thread, until ``stop`` is set.
 
         A healthy issuer is synced every ``interval_minutes``; after a failure the wait
         starts at ``failure_backoff_minutes`` and doubles up to the maximum, with
         jitter so that many boxes do not hammer a recovering registry together. An
         issuer whose mirror is slow or dead delays only itself.
+
+        Args:
+            on_started: called with the issuers once every issuer's loop has started
+                (the daemon tells systemd it is ready there).
         """
         with Replica.open(self.datadir) as replica:
             issuers = [state.issuer for state in replica.issuer_states()]
-        threads = [
+        self._followers = [
             threading.Thread(target=self._follow, args=(issuer, stop), name=f"follow-{issuer}", daemon=True)
             for issuer in issuers
         ]
-        for thread in threads:
+        for thread in self._followers:
             thread.start()
-        for thread in threads:
+        if on_started is not None:
+            on_started(issuers)
+        for thread in self._followers:
             thread.join()
+
+    def following(self) -> bool:
+        """Whether every issuer loop ``run`` started is still alive: one that died would never sync again."""
+        return all(thread.is_alive() for thread in self._followers)
 
     def _follow(self, issuer: str, stop: threading.Event) -> None:
         """One issuer's loop in the daemon: it survives anything one attempt raises."""

@@ -5,14 +5,18 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+from dataclasses import replace
 from pathlib import Path
 from types import FrameType
 
 import click
 
-from appliance.cli_options import KEY_FILE_OPTION, parse_feeds
+from appliance.cli_options import KEY_FILE_OPTION, box_settings, parse_feeds
+from appliance.config import ApplianceConfig
+from appliance.config_file import SettingsFileError
 from appliance.datadir import DataDir
 from appliance.replica import Replica
+from appliance.service_manager import Watchdog, notify
 from sync_agent.agent import SyncAgent, SyncOutcome
 from sync_agent.config import SyncConfig
 
@@ -50,25 +54,36 @@ def once_command(datadir: Path, feeds: tuple[str, ...], key_file: Path | None) -
 
 
 @sync_group.command("run")
-@click.argument("datadir", type=DATADIR)
+@click.argument("datadir", required=False, type=DATADIR)
 @click.option(
     "--interval",
     type=click.FloatRange(min=0.05),
-    default=SyncConfig().interval_minutes,
-    show_default=True,
-    help="Minutes between syncs of a healthy issuer.",
+    help="Minutes between syncs of a healthy issuer. "
+    f"Default: [sync] interval_minutes, else {SyncConfig().interval_minutes:g}.",
 )
 @KEY_FILE_OPTION
-def run_command(datadir: Path, interval: float, key_file: Path | None) -> None:
+def run_command(datadir: Path | None, interval: float | None, key_file: Path | None) -> None:
     """Keep the replica current: sync now, then every --interval minutes, backing off on failures.
 
     Stops cleanly on SIGTERM or Ctrl+C. Each attempt is recorded in the sync history
-    that `sehat status` shows.
+    that `sehat status` shows. DATADIR defaults to the configuration file's [box] datadir
+    (else /var/lib/sehat), and the timings to its [sync] section.
 
     \b
     Example:
       sehat sync run /var/lib/sehat --interval 15
+      sehat --config /etc/sehat/sehat.toml sync run
     """
+    settings = box_settings()
+    box = ApplianceConfig.from_environment(settings=settings)
+    try:
+        config = SyncConfig(**settings.values_for("sync", SyncConfig()))
+    except ValueError as error:
+        raise SettingsFileError(
+            f"{settings.path}: [sync] {error}", f"{settings.path}: تنظیمات [sync] نادرست است: {error}"
+        ) from error
+    if interval is not None:
+        config = replace(config, interval_minutes=interval)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     stop = threading.Event()
 
@@ -77,7 +92,31 @@ def run_command(datadir: Path, interval: float, key_file: Path | None) -> None:
 
     signal.signal(signal.SIGTERM, shut_down)
     signal.signal(signal.SIGINT, shut_down)
-    SyncAgent(DataDir(datadir, key_file), SyncConfig(interval_minutes=interval)).run(stop)
+    agent = SyncAgent(DataDir(datadir or box.datadir, key_file or box.key_file), config)
+    watchdogs: list[Watchdog] = []
+
+    def started(issuers: list[str]) -> None:
+        # Under systemd (Type=notify, WatchdogSec=); outside it both are no-ops.
+        notify(f"READY=1\nSTATUS=Following {', '.join(issuers) or 'no issuer'}")
+        watchdog = Watchdog.start_if_asked(lambda: _healthy(agent))
+        if watchdog is not None:
+            watchdogs.append(watchdog)
+
+    try:
+        agent.run(stop, on_started=started)
+    finally:
+        for watchdog in watchdogs:
+            watchdog.stop()
+        notify("STOPPING=1")
+
+
+def _healthy(agent: SyncAgent) -> bool:
+    """The watchdog's probe: every issuer's loop is alive, and the replica opens and reads."""
+    if not agent.following():
+        return False
+    with Replica.open(agent.datadir) as replica:
+        replica.issuer_states()
+    return True
 
 
 @sync_group.command("import")

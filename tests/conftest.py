@@ -30,6 +30,12 @@ NOW = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 FAST_KDF = KdfParams(log2_n=1)
 
 
+@pytest.fixture(autouse=True)
+def no_machine_config(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep this machine's /etc/sehat/sehat.toml, if any, out of every test (and its subprocesses)."""
+    monkeypatch.setenv("SEHAT_CONFIG", str(tmp_path_factory.getbasetemp() / "no-such-sehat.toml"))
+
+
 def graduates_csv(count: int, seed: int = 7) -> bytes:
     """A synthetic import file of ``count`` graduates."""
     buffer = io.StringIO()

@@ -1,104 +1,50 @@
 """The box behind nginx on a LAN: systemd/nginx-sehat.conf, run by a real nginx in front of a real box.
 
 nginx is a system package (scripts/install-system-packages installs it, as CI does); when it
-is missing these tests fail, saying so, rather than skip — the shipped config would go untested.
-The site file is used as shipped, with only its two lines marked ``test:`` rewritten: nginx
-listens on a free port of 127.0.0.1 and proxies to the box served on another. Different
-client addresses are different loopback addresses (127.0.0.2, 127.0.0.3, …).
+is missing these tests fail, saying so, rather than skip — the shipped config would go untested
+(tests/support/nginx.py). The site file is used as shipped, with only its two lines marked
+``test:`` rewritten: nginx listens on a free port of 127.0.0.1 and proxies to the box served on
+another. Different client addresses are different loopback addresses (127.0.0.2, 127.0.0.3, …).
 """
 
 from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
-import pytest
 from flask import Flask
 
 from tests.conftest import DemoCodes
+from tests.support.nginx import SYSTEMD, rewrite_marked, running_nginx
 from tests.support.servers import free_port, serving
 
-SITE = Path(__file__).resolve().parent.parent / "systemd" / "nginx-sehat.conf"
+SITE = SYSTEMD / "nginx-sehat.conf"
 CONNECTIONS_PER_CLIENT = 20  # limit_conn in the site file
-
-
-def _nginx() -> str:
-    found = shutil.which("nginx") or ("/usr/sbin/nginx" if Path("/usr/sbin/nginx").exists() else None)
-    if found is None:
-        pytest.fail("nginx is not installed: run scripts/install-system-packages (it installs nginx-light)")
-    return found
 
 
 def render_site(box_port: int, listen_port: int) -> str:
     """The shipped site file, listening on 127.0.0.1:listen_port and proxying to the box on box_port."""
-    rendered = []
-    marks = {"# test: the box": 0, "# test: where LAN clients connect": 0}
-    for line in SITE.read_text(encoding="utf-8").splitlines():
-        if "# test: the box" in line:
-            line = f"    server 127.0.0.1:{box_port};"
-            marks["# test: the box"] += 1
-        elif "# test: where LAN clients connect" in line:
-            line = f"    listen 127.0.0.1:{listen_port} default_server;"
-            marks["# test: where LAN clients connect"] += 1
-        rendered.append(line)
-    assert set(marks.values()) == {1}, f"each test: line appears once in {SITE}: {marks}"
-    return "\n".join(rendered) + "\n"
+    return rewrite_marked(
+        SITE,
+        {
+            "the box": f"server 127.0.0.1:{box_port};",
+            "where LAN clients connect": f"listen 127.0.0.1:{listen_port} default_server;",
+        },
+    )
 
 
 @contextmanager
 def nginx_front(box_url: str, directory: Path) -> Iterator[int]:
     """Run nginx with the site file in front of ``box_url``, in the foreground; yields its port."""
-    nginx = _nginx()
     port = free_port()
-    directory.mkdir()
-    (directory / "sehat.conf").write_text(render_site(urlsplit(box_url).port or 80, port), encoding="utf-8")
-    temp = {name: directory / name for name in ("body", "proxy", "fastcgi", "uwsgi", "scgi")}
-    (directory / "nginx.conf").write_text(
-        f"""
-daemon off;
-worker_processes 1;
-pid {directory}/nginx.pid;
-error_log {directory}/error.log info;
-events {{ worker_connections 512; }}
-http {{
-    access_log {directory}/access.log;
-    client_body_temp_path {temp["body"]};
-    proxy_temp_path {temp["proxy"]};
-    fastcgi_temp_path {temp["fastcgi"]};
-    uwsgi_temp_path {temp["uwsgi"]};
-    scgi_temp_path {temp["scgi"]};
-    include {directory}/sehat.conf;
-}}
-""",
-        encoding="utf-8",
-    )
-    command = [nginx, "-p", str(directory), "-c", str(directory / "nginx.conf"), "-e", str(directory / "error.log")]
-    checked = subprocess.run([*command, "-t"], capture_output=True, text=True, timeout=30)
-    assert checked.returncode == 0, checked.stderr
-    log = directory / "error.log"
-    with subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) as process:
-        try:
-            deadline = time.monotonic() + 10
-            while True:
-                try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                    break
-                except OSError:
-                    assert process.poll() is None, log.read_text(encoding="utf-8", errors="replace")
-                    assert time.monotonic() < deadline, "nginx did not start listening"
-                    time.sleep(0.05)
-            yield port
-        finally:
-            process.terminate()
-            process.wait(timeout=10)
+    with running_nginx(render_site(urlsplit(box_url).port or 80, port), directory, [port]):
+        yield port
 
 
 def ask(

@@ -45,6 +45,33 @@ def test_box_units_take_the_key_as_a_credential() -> None:
         assert _unit(ROOT / "systemd" / name)["Service"]["LoadCredential"].startswith("sehat-replica-key:")
 
 
+DAEMONS = ["sehat-appliance.service", "sehat-sync.service"]
+
+
+def _bytes(size: str) -> int:
+    return int(size[:-1]) << {"K": 10, "M": 20, "G": 30}[size[-1]]
+
+
+@pytest.mark.parametrize("name", DAEMONS)
+def test_each_daemon_is_started_by_notify_and_watched(name: str) -> None:
+    service = _unit(ROOT / "systemd" / name)["Service"]
+    assert (service["Type"], service["NotifyAccess"]) == ("notify", "main")
+    assert int(service["WatchdogSec"]) > 0 and "TimeoutStartSec" in service
+    assert service["Restart"] in ("always", "on-failure") and "RestartSec" in service
+
+
+@pytest.mark.parametrize("name", DAEMONS)
+def test_each_daemon_gives_up_after_repeated_failures(name: str) -> None:
+    unit = _unit(ROOT / "systemd" / name)["Unit"]
+    assert int(unit["StartLimitBurst"]) > 1 and unit["StartLimitIntervalSec"]
+
+
+@pytest.mark.parametrize("name", DAEMONS)
+def test_each_daemon_has_a_memory_wall_with_a_softer_limit_below(name: str) -> None:
+    service = _unit(ROOT / "systemd" / name)["Service"]
+    assert 0 < _bytes(service["MemoryHigh"]) < _bytes(service["MemoryMax"])
+
+
 def test_the_readme_names_the_two_set_up_commands_first() -> None:
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     assert text.index("make demo") < text.index("make test") < text.index("## ")
